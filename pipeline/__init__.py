@@ -1,0 +1,1 @@
+"""relforge's Kubeflow Pipelines definition: thin components over ``relforge.steps``."""

@@ -1,0 +1,3 @@
+from pipeline.components.mine.component import mine
+
+__all__ = ["mine"]

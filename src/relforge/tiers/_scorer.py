@@ -1,0 +1,96 @@
+"""The tier interface: (query, item) pairs in, one probability per grade out, a cost per pair.
+
+Every backend (``cross-encoder``, ``causal-lm``, ``tgi``, ``openai``, and the fine-tuned
+probe heads) implements :class:`TierScorer`. A pair a backend could not score is reported as
+failed (its probabilities are NaN); a scorer never makes up a label.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from relforge.grades import GradeScale
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (query, item) pair as the models read it."""
+
+    query: str
+    text: str
+
+
+@dataclass
+class Scores:
+    """The result of scoring ``n`` pairs.
+
+    Attributes:
+        probs: ``(n, n_grades)`` float32, each row sums to 1; NaN rows for failed pairs.
+        failed: ``(n,)`` bool, True where the pair could not be scored.
+        cost: ``(n,)`` float32, the cost of each pair in the scorer's cost unit.
+        errors: per pair, ``None`` or why it failed.
+    """
+
+    probs: np.ndarray
+    failed: np.ndarray
+    cost: np.ndarray
+    errors: list[str | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.failed)
+        if self.probs.shape[0] != n or len(self.cost) != n:
+            raise ValueError("probs, failed and cost must have one row per pair")
+        if not self.errors:
+            self.errors = [None] * n
+
+    @property
+    def grades(self) -> np.ndarray:
+        """The most probable grade per pair (-1 where failed)."""
+        out = np.full(len(self.failed), -1, dtype=np.int8)
+        ok = ~self.failed
+        if ok.any():
+            out[ok] = self.probs[ok].argmax(axis=1)
+        return out
+
+    @classmethod
+    def concat(cls, parts: Sequence[Scores]) -> Scores:
+        return cls(
+            probs=np.concatenate([p.probs for p in parts]),
+            failed=np.concatenate([p.failed for p in parts]),
+            cost=np.concatenate([p.cost for p in parts]),
+            errors=[e for p in parts for e in p.errors],
+        )
+
+
+class TierScorer(ABC):
+    """A tier: scores pairs on a grade scale.
+
+    Subclasses set ``backend`` and implement :meth:`score`.
+
+    Args:
+        scale: the grade scale the probabilities are over.
+        name: the model's name, recorded in the ``labels`` table.
+    """
+
+    backend: str = ""
+
+    def __init__(self, scale: GradeScale, name: str):
+        self.scale = scale
+        self.name = name
+
+    @abstractmethod
+    def score(self, pairs: Sequence[Pair]) -> Scores:
+        """Score ``pairs``; never raises for a single pair's failure (see :class:`Scores`)."""
+
+    def close(self) -> None:
+        """Release resources (clients, thread pools)."""
+
+    def __enter__(self) -> TierScorer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
