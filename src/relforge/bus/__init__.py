@@ -2,7 +2,7 @@
 
 from relforge.bus._bus import DataBus, ShardedWriter
 from relforge.bus._contracts import CONTRACTS, Contract, contract_for
-from relforge.bus._fs import filesystem_for, is_s3
+from relforge.bus._fs import StorageError, filesystem_for, is_s3
 from relforge.bus._manifest import Manifest, fingerprint
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "DataBus",
     "Manifest",
     "ShardedWriter",
+    "StorageError",
     "contract_for",
     "filesystem_for",
     "fingerprint",

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
 from relforge.bus import _fs
 from relforge.bus._contracts import contract_for
@@ -62,9 +63,11 @@ class DataBus:
         return posixpath.join(self.base, *parts)
 
     # -- tables ----------------------------------------------------------------------------
+    @_fs.storage_errors
     def is_committed(self, name: str) -> bool:
         return _fs.exists(self.fs, self._path(name, MANIFEST))
 
+    @_fs.storage_errors
     def manifest(self, name: str) -> Manifest:
         """The committed manifest of table ``name``.
 
@@ -78,12 +81,16 @@ class DataBus:
             if _fs.exists(self.fs, path):
                 raise
             raise NotCommittedError(f"{self.uri(name)}: table is not committed (no {MANIFEST})") from exc
-        return Manifest.model_validate_json(raw)
+        try:
+            return Manifest.model_validate_json(raw)
+        except ValidationError as exc:
+            raise SchemaError(f"{self.uri(name)}/{MANIFEST}: not a valid manifest: {exc}") from None
 
     def input_digests(self, *names: str) -> dict[str, str]:
         """The digests of committed input tables, to record in a new table's manifest."""
         return {n: self.manifest(n).digest() for n in names}
 
+    @_fs.storage_errors
     def committed_with(self, name: str, fp: str) -> Manifest | None:
         """The manifest of ``name`` if it is committed with fingerprint ``fp``, else ``None``."""
         if not self.is_committed(name):
@@ -91,6 +98,7 @@ class DataBus:
         manifest = self.manifest(name)
         return manifest if manifest.fingerprint == fp else None
 
+    @_fs.storage_errors
     def write_table(
         self,
         name: str,
@@ -120,37 +128,57 @@ class DataBus:
         fp = fingerprint(inputs or {}, config_hash)
         return self._commit(name, table.schema, files, metadata, inputs, config_hash, fp)
 
+    @_fs.storage_errors
     def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        """The committed table ``name``, checked against its contract.
+        """The committed table ``name``, checked against its contract and its manifest.
 
+        Only the files the manifest lists are read; each must have the rows the manifest
+        says and the manifest's columns. With ``columns``, only those are read and checked.
         The manifest's ``metadata`` is attached to the schema under the key ``relforge``.
+
+        Raises:
+            NotCommittedError: the table has no manifest.
+            SchemaError: a file is unreadable, has other rows or columns than the manifest
+                says, or breaks the table's contract.
         """
         manifest = self.manifest(name)
+        if columns is not None:
+            unknown = [c for c in columns if c not in manifest.columns]
+            if unknown:
+                raise SchemaError(
+                    f"{self.uri(name)}: no column(s) {unknown}; it has {list(manifest.columns)}"
+                )
+        expected = list(columns) if columns is not None else list(manifest.columns)
         parts = []
         for entry in manifest.files:
             path = self._path(name, entry.path)
+            where = f"{self.uri(name)}/{entry.path}"
             try:
                 part = pq.read_table(path, filesystem=self.fs, columns=columns)
             except (OSError, pa.ArrowInvalid) as exc:
-                raise SchemaError(f"{self.uri(name)}/{entry.path}: unreadable Parquet file: {exc}") from None
+                if isinstance(exc, FileNotFoundError) or not _fs.is_storage_failure(exc):
+                    raise SchemaError(f"{where}: unreadable Parquet file: {exc}") from None
+                raise
             if part.num_rows != entry.rows:
-                raise SchemaError(
-                    f"{self.uri(name)}/{entry.path}: has {part.num_rows} rows, manifest says {entry.rows}"
-                )
+                raise SchemaError(f"{where}: has {part.num_rows} rows, manifest says {entry.rows}")
+            missing = [c for c in expected if c not in part.column_names]
+            if missing:
+                raise SchemaError(f"{where}: lacks column(s) {missing} that the manifest lists")
             parts.append(part)
         if parts:
             table = pa.concat_tables(parts, promote_options="permissive")
         else:
             schema = pa.schema([(c, pa.type_for_alias(t)) for c, t in manifest.columns.items()])
             table = schema.empty_table()
-        if columns is None:
-            table = self._conform(name, table, f"reading {self.uri(name)}")
+        table = self._conform(name, table, f"reading {self.uri(name)}", partial=columns is not None)
+        if columns is not None:
+            table = table.select(columns)
         meta = {_META_KEY: json.dumps(manifest.metadata).encode()}
         return table.replace_schema_metadata(meta)
 
-    def _conform(self, name: str, table: pa.Table, where: str) -> pa.Table:
+    def _conform(self, name: str, table: pa.Table, where: str, partial: bool = False) -> pa.Table:
         contract = contract_for(name.split("/")[-1])
-        return contract.conform(table, where) if contract else table
+        return contract.conform(table, where, partial=partial) if contract else table
 
     def _write_parquet(self, name: str, rel: str, table: pa.Table) -> FileEntry:
         buf = io.BytesIO()
@@ -197,6 +225,7 @@ class DataBus:
             rel = posixpath.relpath(info.path, self._path(name))
             if info.type == pafs.FileType.File and rel != MANIFEST and rel not in keep:
                 _fs.delete_quietly(self.fs, info.path)
+        _fs.delete_quietly(self.fs, self._path(name, "_shards"))  # emptied shard-marker folders
 
     # -- sharded tables --------------------------------------------------------------------
     @contextmanager
@@ -224,6 +253,7 @@ class DataBus:
         writer.commit()
 
     # -- documents and artifacts -----------------------------------------------------------
+    @_fs.storage_errors
     def write_json(self, name: str, obj: Any) -> str:
         """Write a JSON document atomically; returns its URI."""
         _fs.write_bytes_atomic(
@@ -231,19 +261,24 @@ class DataBus:
         )
         return self.uri(name)
 
+    @_fs.storage_errors
     def read_json(self, name: str) -> Any:
         return json.loads(_fs.read_bytes(self.fs, self._path(name)))
 
+    @_fs.storage_errors
     def write_text(self, name: str, text: str) -> str:
         _fs.write_bytes_atomic(self.fs, self._path(name), text.encode("utf-8"))
         return self.uri(name)
 
+    @_fs.storage_errors
     def read_text(self, name: str) -> str:
         return _fs.read_bytes(self.fs, self._path(name)).decode("utf-8")
 
+    @_fs.storage_errors
     def exists(self, name: str) -> bool:
         return _fs.exists(self.fs, self._path(name))
 
+    @_fs.storage_errors
     def put_dir(self, local_dir: str | Path, name: str) -> str:
         """Copy a local folder (a model, an index) to ``name`` on the bus; a ``manifest.json``
         listing its files is written last. Returns its URI."""
@@ -260,6 +295,7 @@ class DataBus:
         _fs.write_bytes_atomic(self.fs, self._path(name, MANIFEST), json.dumps(doc, indent=2).encode())
         return self.uri(name)
 
+    @_fs.storage_errors
     def get_dir(self, name: str, local_dir: str | Path) -> Path:
         """Copy a committed artifact folder from the bus to ``local_dir``."""
         try:
@@ -309,9 +345,11 @@ class ShardedWriter:
         """True when the whole table is already committed with this fingerprint."""
         return self.bus.committed_with(self.name, self.fingerprint) is not None
 
+    @_fs.storage_errors
     def done(self) -> list[int]:
         return [i for i in range(self.n_shards) if _fs.exists(self.bus.fs, self._marker(i))]
 
+    @_fs.storage_errors
     def pending(self) -> list[int]:
         """The shards still to write (none when the table is already committed)."""
         if self.already_committed:
@@ -319,6 +357,7 @@ class ShardedWriter:
         finished = set(self.done())
         return [i for i in range(self.n_shards) if i not in finished]
 
+    @_fs.storage_errors
     def write(self, i: int, table: pa.Table) -> None:
         """Write and commit shard ``i``."""
         if not 0 <= i < self.n_shards:
@@ -327,6 +366,7 @@ class ShardedWriter:
         entry = self.bus._write_parquet(self.name, self._rel(i), table)
         _fs.write_bytes_atomic(self.bus.fs, self._marker(i), entry.model_dump_json().encode())
 
+    @_fs.storage_errors
     def commit(self) -> Manifest:
         """Commit the table from its shards; raises if any shard is missing."""
         existing = self.bus.committed_with(self.name, self.fingerprint)
@@ -341,11 +381,26 @@ class ShardedWriter:
             FileEntry.model_validate_json(_fs.read_bytes(self.bus.fs, self._marker(i)))
             for i in range(self.n_shards)
         ]
-        first = self.bus._path(self.name, entries[0].path)
-        schema = pq.read_schema(first, filesystem=self.bus.fs)
+        schema = self._shard_schema(entries)
         return self.bus._commit(
             self.name, schema, entries, self.metadata, self.inputs, self.config_hash, self.fingerprint
         )
+
+    def _shard_schema(self, entries: list[FileEntry]) -> pa.Schema:
+        """The schema every shard shares; shards with other columns are a :class:`SchemaError`."""
+        schemas = [
+            pq.read_schema(self.bus._path(self.name, e.path), filesystem=self.bus.fs) for e in entries
+        ]
+        for i, schema in enumerate(schemas[1:], start=1):
+            if schema.names != schemas[0].names:
+                raise SchemaError(
+                    f"{self.bus.uri(self.name)}: shard {i} has columns {schema.names}, "
+                    f"shard 0 has {schemas[0].names}"
+                )
+        try:
+            return pa.unify_schemas(schemas, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise SchemaError(f"{self.bus.uri(self.name)}: shards disagree on column types: {exc}") from None
 
 
 def iter_batches(table: pa.Table, size: int) -> Iterable[pa.Table]:

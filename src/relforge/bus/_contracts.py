@@ -35,21 +35,23 @@ class Contract:
     def required_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def conform(self, table: pa.Table, where: str) -> pa.Table:
+    def conform(self, table: pa.Table, where: str, partial: bool = False) -> pa.Table:
         """Check ``table`` against the contract and cast safe type differences.
 
-        Required columns come first, in contract order; the rest keep their order.
+        Required columns come first, in contract order; the rest keep their order. With
+        ``partial`` (a read of some columns only), missing required columns are allowed and
+        the columns present are checked.
 
         Raises:
             SchemaError: naming ``where``, the column and what is wrong.
         """
         missing = [c.name for c in self.columns if c.name not in table.column_names]
-        if missing:
+        if missing and not partial:
             raise SchemaError(f"{where}: table `{self.name}` lacks required column(s) {missing}")
         out_cols, out_names = [], []
         seen = set()
         specs = {c.name: c for c in (*self.columns, *self.optional)}
-        ordered = [c.name for c in self.columns] + [
+        ordered = [c.name for c in self.columns if c.name in table.column_names] + [
             n for n in table.column_names if n not in {c.name for c in self.columns}
         ]
         for name in ordered:
