@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
+from jinja2 import TemplateError
 from pydantic import BaseModel
 
 from relforge.errors import ModelError
@@ -62,7 +63,7 @@ def render_prompt(tokenizer, scale: GradeScale, query: str, item: str, prompt: P
         messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": user}]
         try:
             return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except Exception:  # templates without a system role (e.g. Gemma): fold it into the user turn
+        except (TemplateError, ValueError):  # no system role (e.g. Gemma): fold it into the user turn
             messages = [{"role": "user", "content": f"{prompt.system}\n\n{user}"}]
             return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return f"{prompt.system}\n\n{user}\nAnswer: "
@@ -72,9 +73,14 @@ def grade_token_ids(tokenizer, scale: GradeScale, prompt: Prompt | None = None) 
     """The token id of each grade token, checked to be single and distinct for this tokenizer.
 
     Raises:
-        ModelError: naming the grade token that is not a single token, or the two that collide.
+        ModelError: naming the grade token that is not a single token, or the two that collide,
+            or when the prompt has not one grade token per grade.
     """
     prompt = prompt or load_prompt(scale.name)
+    if len(prompt.grade_tokens) != scale.n:
+        raise ModelError(
+            f"prompt has {len(prompt.grade_tokens)} grade tokens, scale `{scale.name}` has {scale.n} grades"
+        )
     ids = []
     for token, name in zip(prompt.grade_tokens, scale.names):
         encoded = tokenizer.encode(token, add_special_tokens=False)
@@ -87,3 +93,69 @@ def grade_token_ids(tokenizer, scale: GradeScale, prompt: Prompt | None = None) 
     if len(set(ids)) != len(ids):
         raise ModelError(f"grade tokens {prompt.grade_tokens} map to colliding token ids {ids}")
     return ids
+
+
+def _adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer puts its BOS token in front of a text by itself."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is None:
+        return False
+    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
+    return bool(ids) and ids[0] == bos
+
+
+def prompt_token_ids(tokenizer, text: str) -> list[int]:
+    """The token ids a model reads for a rendered prompt.
+
+    The chat template's own special tokens are kept as written; the tokenizer's BOS is added
+    only where the tokenizer adds one and the text does not already start with it (so a
+    template that writes ``<bos>`` does not get two); no EOS is ever appended.
+    """
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if _adds_bos(tokenizer) and not (ids and ids[0] == bos):
+        ids = [bos, *ids]
+    return ids
+
+
+def server_prompt_text(tokenizer, text: str) -> str:
+    """The prompt text to send to a server that tokenizes it with special tokens (vLLM, TGI).
+
+    Such a server adds the tokenizer's BOS itself, so a leading BOS written by the chat template
+    is removed: the server then reads the same ids as :func:`prompt_token_ids`.
+    """
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos and text.startswith(bos) and _adds_bos(tokenizer):
+        return text[len(bos):]
+    return text
+
+
+def fit_prompt(
+    tokenizer,
+    scale: GradeScale,
+    query: str,
+    item: str,
+    prompt: Prompt | None = None,
+    max_length: int | None = None,
+) -> str:
+    """:func:`render_prompt`, with the item text cut (in tokens) so the prompt fits ``max_length``.
+
+    Raises:
+        ModelError: when the prompt is too long even with an empty item text.
+    """
+    text = render_prompt(tokenizer, scale, query, item, prompt)
+    if max_length is None:
+        return text
+    item_ids = tokenizer(item, add_special_tokens=False)["input_ids"]
+    for _ in range(4):  # cutting can change merges at the cut: re-check a few times
+        overflow = len(prompt_token_ids(tokenizer, text)) - max_length
+        if overflow <= 0:
+            return text
+        if not item_ids:
+            break
+        item_ids = item_ids[: max(0, len(item_ids) - overflow - 1)]
+        text = render_prompt(tokenizer, scale, query, tokenizer.decode(item_ids), prompt)
+    raise ModelError(
+        f"the prompt for query {query[:60]!r} is {len(prompt_token_ids(tokenizer, text))} tokens "
+        f"even with the item text cut, more than max_length={max_length}"
+    )

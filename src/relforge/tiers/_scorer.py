@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from typing_extensions import Self
 
 from relforge.grades import GradeScale
 
@@ -31,7 +32,11 @@ class Scores:
     Attributes:
         probs: ``(n, n_grades)`` float32, each row sums to 1; NaN rows for failed pairs.
         failed: ``(n,)`` bool, True where the pair could not be scored.
-        cost: ``(n,)`` float32, the cost of each pair in the scorer's cost unit.
+        cost: ``(n,)`` float32, the cost of each pair: local backends measure a batch's wall
+            seconds, share them by tokens and multiply by ``cost_per_second``; remote backends
+            charge ``cost_per_request`` per request sent (retries included), or else the
+            measured seconds of the pair's requests times ``cost_per_second``
+            (:class:`relforge.config.TierSpec`).
         errors: per pair, ``None`` or why it failed.
     """
 
@@ -89,7 +94,7 @@ class TierScorer(ABC):
     def close(self) -> None:
         """Release resources (clients, thread pools)."""
 
-    def __enter__(self) -> TierScorer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
