@@ -94,6 +94,8 @@ def _register() -> None:
 
     app.add_typer(models_app, name="models", help="Packaged models: pull, list, resolve.")
     # Step commands: each step's cli module adds its command to `app`.
+    from relforge.mine import cli as _mine_cli  # noqa: F401
+    from relforge.finetune import cli as _finetune_cli  # noqa: F401
 
 
 def main() -> None:
