@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/demo
+DEMO_CONFIG ?= configs/demo.yaml
 PYTEST_ARGS ?=
 
 .PHONY: help install install-vllm demo test lint compile bench-mine images clean
@@ -51,8 +52,8 @@ install-vllm: $(VLLM_STAMP)
 
 # The whole pipeline under KFP's local runner, then what the run holds.
 demo: $(STAMP)
-	$(BIN)/python -m pipeline run-local --run $(RUN_DIR)
-	$(BIN)/relforge status --run $(RUN_DIR)
+	$(BIN)/python -m pipeline run-local --run $(RUN_DIR) --config $(DEMO_CONFIG)
+	$(BIN)/relforge --config $(DEMO_CONFIG) status --run $(RUN_DIR)
 
 test: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -122,6 +122,15 @@ def test_train_probe_writes_a_tier_whose_scorer_returns_valid_scores(llama_base,
     assert scores.probs.shape == (25, 4) and np.allclose(scores.probs.sum(1), 1, atol=1e-5)
     assert not scores.failed.any() and (scores.cost > 0).all()  # long items are cut to fit
     assert (scores.grades[:24] == test.grade).mean() > 0.8
+    # the tier factory hands a probe folder of a causal-lm tier to the probe scorer
+    from relforge.config import TierSpec
+    from relforge.tiers import load_scorer
+
+    loaded = load_scorer(TierSpec(name="tier2", backend="causal-lm", model=str(out)), ESCI)
+    assert isinstance(loaded, ProbeScorer)
+    assert np.allclose(loaded.score(test.pairs()[:4]).probs, scores.probs[:4], atol=1e-5)
+    with pytest.raises(ModelError, match="probe"):
+        load_scorer(TierSpec(name="tier2", backend="cross-encoder", model=str(out)), ESCI)
 
 
 def test_probe_scorer_refuses_foreign_folders(llama_base, tmp_path):

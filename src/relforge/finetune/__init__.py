@@ -6,70 +6,40 @@
 - losses, one per file, in :mod:`relforge.finetune.losses`.
 """
 
-from relforge.finetune._base import base_reference
-from relforge.finetune._cross_encoder import finetune_cross_encoder
-from relforge.finetune._data import (
-    GradedPairs,
-    balanced_class_weights,
-    load_graded_pairs,
-    sample_per_query,
-    split_within_queries,
-)
-from relforge.finetune._evaluator import GradeEvaluator, head_probs
-from relforge.finetune._features import (
-    FeatureCache,
-    PromptEncoder,
-    count_layers,
-    feature_key,
-    layer_index,
-)
-from relforge.finetune._lora import finetune_lora, grade_examples
-from relforge.finetune._metrics import (
-    METRICS,
-    bootstrap_by_query,
-    grade_metrics,
-    metrics_from_confusion,
-)
-from relforge.finetune._probe import (
-    ProbeHead,
-    ProbeScorer,
-    fit_probe_head,
-    save_probe,
-    select_probe_head,
-    train_probe,
-)
-from relforge.finetune._run import mode_for, report_markdown, run_finetune_tiers
-from relforge.finetune._sampler import BalancedBatchSampler
+from relforge._lazy import lazy_exports
 
-__all__ = [
-    "METRICS",
-    "BalancedBatchSampler",
-    "FeatureCache",
-    "GradeEvaluator",
-    "GradedPairs",
-    "ProbeHead",
-    "ProbeScorer",
-    "PromptEncoder",
-    "balanced_class_weights",
-    "base_reference",
-    "bootstrap_by_query",
-    "count_layers",
-    "feature_key",
-    "finetune_cross_encoder",
-    "finetune_lora",
-    "fit_probe_head",
-    "grade_examples",
-    "grade_metrics",
-    "head_probs",
-    "layer_index",
-    "load_graded_pairs",
-    "metrics_from_confusion",
-    "mode_for",
-    "report_markdown",
-    "run_finetune_tiers",
-    "sample_per_query",
-    "save_probe",
-    "select_probe_head",
-    "split_within_queries",
-    "train_probe",
-]
+# name -> the private module that defines it, imported on first use (torch is heavy)
+_EXPORTS = {
+    "BalancedBatchSampler": "relforge.finetune._sampler",
+    "FeatureCache": "relforge.finetune._features",
+    "GradeEvaluator": "relforge.finetune._evaluator",
+    "GradedPairs": "relforge.finetune._data",
+    "METRICS": "relforge.finetune._metrics",
+    "ProbeHead": "relforge.finetune._probe",
+    "ProbeScorer": "relforge.finetune._probe",
+    "PromptEncoder": "relforge.finetune._features",
+    "balanced_class_weights": "relforge.finetune._data",
+    "base_reference": "relforge.finetune._base",
+    "bootstrap_by_query": "relforge.finetune._metrics",
+    "count_layers": "relforge.finetune._features",
+    "feature_key": "relforge.finetune._features",
+    "finetune_cross_encoder": "relforge.finetune._cross_encoder",
+    "finetune_lora": "relforge.finetune._lora",
+    "fit_probe_head": "relforge.finetune._probe",
+    "grade_examples": "relforge.finetune._lora",
+    "grade_metrics": "relforge.finetune._metrics",
+    "head_probs": "relforge.finetune._evaluator",
+    "layer_index": "relforge.finetune._features",
+    "load_graded_pairs": "relforge.finetune._data",
+    "metrics_from_confusion": "relforge.finetune._metrics",
+    "mode_for": "relforge.finetune._run",
+    "report_markdown": "relforge.finetune._run",
+    "run_finetune_tiers": "relforge.finetune._run",
+    "sample_per_query": "relforge.finetune._data",
+    "save_probe": "relforge.finetune._probe",
+    "select_probe_head": "relforge.finetune._probe",
+    "split_within_queries": "relforge.finetune._data",
+    "train_probe": "relforge.finetune._probe",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,33 +10,26 @@ Example:
     >>> manifest = run_mine(bus, config)             # doctest: +SKIP
 """
 
-from relforge.mine._buckets import BUCKET_RULES, BUCKETS, assign_buckets
-from relforge.mine._candidates import ChannelResult, build_candidates, sample_negatives
-from relforge.mine._report import (
-    REPORT_JSON,
-    REPORT_MD,
-    mining_report,
-    render_markdown,
-    write_report,
-)
-from relforge.mine._run import run_mine
-from relforge.mine.channels import Channel, available_channels, build_channel, register_channel
+from relforge._lazy import lazy_exports
 
-__all__ = [
-    "BUCKETS",
-    "BUCKET_RULES",
-    "REPORT_JSON",
-    "REPORT_MD",
-    "Channel",
-    "ChannelResult",
-    "assign_buckets",
-    "available_channels",
-    "build_candidates",
-    "build_channel",
-    "mining_report",
-    "register_channel",
-    "render_markdown",
-    "run_mine",
-    "sample_negatives",
-    "write_report",
-]
+# name -> the private module that defines it, imported on first use (faiss, torch are heavy)
+_EXPORTS = {
+    "BUCKETS": "relforge.mine._buckets",
+    "BUCKET_RULES": "relforge.mine._buckets",
+    "Channel": "relforge.mine.channels",
+    "ChannelResult": "relforge.mine._candidates",
+    "REPORT_JSON": "relforge.mine._report",
+    "REPORT_MD": "relforge.mine._report",
+    "assign_buckets": "relforge.mine._buckets",
+    "available_channels": "relforge.mine.channels",
+    "build_candidates": "relforge.mine._candidates",
+    "build_channel": "relforge.mine.channels",
+    "mining_report": "relforge.mine._report",
+    "register_channel": "relforge.mine.channels",
+    "render_markdown": "relforge.mine._report",
+    "run_mine": "relforge.mine._run",
+    "sample_negatives": "relforge.mine._candidates",
+    "write_report": "relforge.mine._report",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

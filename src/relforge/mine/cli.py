@@ -8,8 +8,6 @@ import typer
 
 from relforge.bus import DataBus
 from relforge.cli import app, console, state
-from relforge.mine._report import REPORT_MD
-from relforge.mine._run import run_mine
 
 
 @app.command("mine")
@@ -18,6 +16,9 @@ def mine_command(
 ) -> None:
     """Mine candidates (table `candidates`) from the catalog and queries on the bus, and write
     the mining report (reports/mining.md and .json)."""
+    from relforge.mine._report import REPORT_MD
+    from relforge.mine._run import run_mine
+
     bus = DataBus(run, state.config.bus)
     manifest = run_mine(bus, state.config)
     report = bus.read_json("reports/mining.json")

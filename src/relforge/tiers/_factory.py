@@ -61,7 +61,14 @@ def load_scorer(
     folder = resolve_model_ref(ref, models_config, bus)
     descriptor = TierDescriptor.load(folder)
     if descriptor is not None and descriptor.backend == "probe":
-        raise ModelError(f"{folder}: a `probe` tier model is not served by the `{spec.backend}` backend")
+        if spec.backend != "causal-lm":
+            raise ModelError(f"{folder}: a `probe` tier model is not served by the `{spec.backend}` backend")
+        from relforge.finetune._probe import ProbeScorer  # a probe reads a local causal LM's features
+
+        return ProbeScorer(
+            folder, scale, models=models_config, name=str(ref), batch_size=spec.batch_size,
+            device=spec.device, cost_per_second=spec.cost_per_second,
+        )
     if descriptor is not None and spec.backend == "cross-encoder" and descriptor.backend != "cross-encoder":
         raise ModelError(f"{folder}: a `{descriptor.backend}` model, but tier `{spec.name}` uses the cross-encoder backend")
     if descriptor is not None and spec.backend != "cross-encoder" and descriptor.backend == "cross-encoder":

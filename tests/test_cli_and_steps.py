@@ -1,0 +1,43 @@
+"""The command line lists the steps; the step registry runs built steps and refuses the rest."""
+
+import subprocess
+import sys
+
+import pytest
+
+from relforge.steps import STEPS, config_from_yaml, config_to_yaml, get_step
+from relforge.config import load_config
+
+
+def test_help_lists_the_steps():
+    out = subprocess.run(
+        [sys.executable, "-m", "relforge", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("ingest", "models", "mine", "finetune-tiers", "run-step", "status"):
+        assert command in out
+
+
+def test_unknown_and_unbuilt_steps_are_refused():
+    with pytest.raises(KeyError, match="unknown step"):
+        get_step("label-everything")
+    unbuilt = next(s for s in STEPS if not s.built)
+    with pytest.raises(NotImplementedError, match="not built"):
+        get_step(unbuilt.name)
+
+
+def test_config_travels_as_yaml_without_secrets():
+    cfg = load_config(overrides=["bus.access_key=AKIA", "bus.secret_key=s3cr3t", "split.seed=9"])
+    text = config_to_yaml(cfg)
+    assert "s3cr3t" not in text and "AKIA" not in text
+    assert config_from_yaml(text).split.seed == 9
+
+
+def test_bad_config_is_one_clear_error(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("mine:\n  top_k: -1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "relforge", "--config", str(bad), "status", "--run", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    assert "mine.top_k" in proc.stderr and "Traceback" not in proc.stderr
