@@ -123,7 +123,7 @@ def start_seaweedfs(workdir: Path, attempts: int = 4, timeout: float = 60.0) -> 
             try:
                 server.client().list_buckets()
                 return server
-            except Exception as exc:  # not up yet
+            except Exception as exc:  # noqa: BLE001 - any failure means: not up yet
                 last_error = str(exc)
                 time.sleep(0.5)
         server.stop()

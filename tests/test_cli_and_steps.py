@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from relforge.steps import STEPS, config_from_yaml, config_to_yaml, get_step
 from relforge.config import load_config
+from relforge.steps import STEPS, config_from_yaml, config_to_yaml, get_step
 
 
 def test_help_lists_the_steps():
@@ -37,7 +37,7 @@ def test_bad_config_is_one_clear_error(tmp_path):
     bad.write_text("mine:\n  top_k: -1\n")
     proc = subprocess.run(
         [sys.executable, "-m", "relforge", "--config", str(bad), "status", "--run", str(tmp_path)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 2
     assert "mine.top_k" in proc.stderr and "Traceback" not in proc.stderr

@@ -7,7 +7,7 @@ Each step command is a thin shell over the step's library function; the KFP comp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -36,11 +36,11 @@ state = State()
 
 @app.callback()
 def _global(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML file overriding the defaults")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override one setting: section.key=value")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML file overriding the defaults")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override one setting: section.key=value")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning (default: quiet)")] = "warning",
     log_json: Annotated[bool, typer.Option(help="structured JSON log lines on stderr")] = False,
-    progress: Annotated[Optional[bool], typer.Option(help="progress bars (default: on a terminal)")] = None,
+    progress: Annotated[bool | None, typer.Option(help="progress bars (default: on a terminal)")] = None,
 ) -> None:
     setup_logging(log_level, json_lines=log_json)
     if progress is not None:
@@ -94,8 +94,8 @@ def _register() -> None:
 
     app.add_typer(models_app, name="models", help="Packaged models: pull, list, resolve.")
     # Step commands: each step's cli module adds its command to `app`.
-    from relforge.mine import cli as _mine_cli  # noqa: F401
     from relforge.finetune import cli as _finetune_cli  # noqa: F401
+    from relforge.mine import cli as _mine_cli  # noqa: F401
 
 
 def main() -> None:

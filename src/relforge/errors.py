@@ -33,6 +33,10 @@ class SchemaError(RelforgeError):
     """A table does not match its contract (on write or on read)."""
 
 
+class StorageError(RelforgeError):
+    """The storage behind the bus refuses access, cannot be reached, or has no such bucket."""
+
+
 class NotCommittedError(RelforgeError):
     """A table was asked for that has no committed manifest."""
 

@@ -86,9 +86,8 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
                 progress.advance(task)
         return
     logger = get_logger("progress")
-    start, step, done = time.monotonic(), max(1, (total or 10) // 10), 0
-    for item in items:
+    start, step = time.monotonic(), max(1, (total or 10) // 10)
+    for done, item in enumerate(items, start=1):
         yield item
-        done += 1
         if done % step == 0 or done == total:
             log_event(logger, description, done=done, total=total, s=round(time.monotonic() - start, 1))

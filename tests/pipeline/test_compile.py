@@ -1,7 +1,6 @@
 """The KFP pipeline compiles, and the cluster spec carries the S3 secret and a GPU for fine-tuning."""
 
 import yaml
-
 from pipeline.__main__ import compile_pipeline
 from pipeline.pipeline import S3_SECRET
 

@@ -3,8 +3,8 @@
 import json
 
 from kfp import local
-
 from pipeline.components.ingest_esci import ingest_esci
+
 from relforge.bus import DataBus
 from relforge.config import load_config
 from relforge.steps import config_to_yaml

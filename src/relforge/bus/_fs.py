@@ -13,13 +13,9 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 
 from relforge.config import BusConfig
-from relforge.errors import RelforgeError
+from relforge.errors import StorageError
 
 F = TypeVar("F", bound=Callable)
-
-
-class StorageError(RelforgeError):
-    """The storage behind the bus refuses access, cannot be reached, or has no such bucket."""
 
 
 _DENIED = ("ACCESS_DENIED", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden")

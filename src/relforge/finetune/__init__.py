@@ -41,5 +41,5 @@ _EXPORTS = {
     "split_within_queries": "relforge.finetune._data",
     "train_probe": "relforge.finetune._probe",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -31,5 +31,5 @@ _EXPORTS = {
     "sample_negatives": "relforge.mine._candidates",
     "write_report": "relforge.mine._report",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -63,7 +63,9 @@ def load_scorer(
     if descriptor is not None and descriptor.backend == "probe":
         if spec.backend != "causal-lm":
             raise ModelError(f"{folder}: a `probe` tier model is not served by the `{spec.backend}` backend")
-        from relforge.finetune._probe import ProbeScorer  # a probe reads a local causal LM's features
+        from relforge.finetune._probe import (
+            ProbeScorer,  # a probe reads a local causal LM's features
+        )
 
         return ProbeScorer(
             folder, scale, models=models_config, name=str(ref), batch_size=spec.batch_size,
