@@ -84,6 +84,13 @@ def status_cmd(
             state_txt = "yes" if committed else ("" if name == "-" else "no")
             table.add_row(step.name, "yes" if step.built else "not built yet", name, rows, state_txt)
     out.print(table)
+    documents = [
+        *(f"reports/{r}.md" for r in ("mining", "finetune")),
+        *(f"models/{t}" for t in state.config.tiers.names),
+    ]
+    present = [bus.uri(d) for d in documents if bus.exists(d)]
+    if present:
+        out.print("also on the bus: " + ", ".join(present))
 
 
 def _register() -> None:
