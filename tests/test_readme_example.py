@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_readme_own_files_example(tmp_path):
     readme = (REPO / "README.md").read_text()
-    block = re.search(r"\.venv/bin/relforge (ingest files.*?--out) runs/own", readme, re.S)
+    block = re.search(r"\.venv/bin/relforge (ingest files.*?--out) runs/own", readme, re.DOTALL)
     assert block, "the README lost its ingest-files example"
     args = shlex.split(block.group(1).replace("\\\n", " ")) + [str(tmp_path / "own")]
     proc = subprocess.run(
