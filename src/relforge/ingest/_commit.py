@@ -52,6 +52,10 @@ def write_tables(
     Call only with validated tables: a table is committed whole or not at all, and an earlier
     committed table at the same URI stays readable until its replacement is committed.
     """
+    log_event(
+        log, "validated", catalog=tables.catalog.num_rows, queries=tables.queries.num_rows,
+        judgments=tables.judgments.num_rows,
+    )
     meta = {GRADE_SCALE_KEY: scale.model_dump(), **(metadata or {})}
     return {
         name: bus.write_table(name, table, metadata=meta, inputs=inputs, config_hash=config_hash)

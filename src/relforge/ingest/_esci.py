@@ -25,7 +25,6 @@ from relforge.ingest._commit import already_ingested, sha256_file, write_tables
 from relforge.ingest._grades import GradeMapper
 from relforge.ingest._source import Source
 from relforge.ingest._tables import IngestedTables, build_tables
-from relforge.logs import get_logger, log_event
 
 QUERYSET = "esci_us_queryset.json"
 JUDGMENTS = "esci_us_judgments.json"
@@ -39,7 +38,6 @@ PRODUCT_FIELDS = {
     "asin": "item_id", "title": "title", "brand": "brand", "color": "color",
     "category": "category", "bullet_points": "bullet_points", "description": "description",
 }
-log = get_logger("ingest.esci")
 
 
 def _has_data(folder: Path) -> bool:
@@ -216,10 +214,6 @@ def ingest_esci(
     if done is not None:
         return done
     tables = load_esci(folder, config)
-    log_event(
-        log, "validated", catalog=tables.catalog.num_rows, queries=tables.queries.num_rows,
-        judgments=tables.judgments.num_rows,
-    )
     return write_tables(
         bus, tables, ESCI, inputs=inputs, config_hash=config_hash,
         metadata={"source": "esci-us-150"},

@@ -26,10 +26,8 @@ from relforge.ingest._grades import GradeMapper
 from relforge.ingest._readers import read_file
 from relforge.ingest._source import Source
 from relforge.ingest._tables import IngestedTables, build_tables
-from relforge.logs import get_logger, log_event
 
 ROLES = ("catalog", "queries", "judgments")
-log = get_logger("ingest.files")
 
 
 def parse_mapping(items: Sequence[str]) -> dict[str, str]:
@@ -210,10 +208,6 @@ def ingest_files(
     tables = load_files(
         config, catalog=catalog, queries=queries, judgments=judgments, mapper=mapper,
         mapping=mapping, encoding=encoding,
-    )
-    log_event(
-        log, "validated", catalog=tables.catalog.num_rows, queries=tables.queries.num_rows,
-        judgments=tables.judgments.num_rows,
     )
     return write_tables(
         bus, tables, scale, inputs=inputs, config_hash=config_hash,
