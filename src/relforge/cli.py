@@ -1,37 +1,55 @@
-"""The ``relforge`` command line: one command per pipeline step, plus ``models`` and ``demo``.
+"""The ``relforge`` command line: one command per pipeline step, plus ``ingest``, ``models``,
+``run-step`` and ``status``.
 
-Each step command is a thin shell over the step's library function; the KFP components in
-``pipeline/`` call the same functions.
+The step commands are made from the step declarations (:data:`relforge.steps.STEPS`): each
+takes ``--run`` and one option per declared parameter, runs the step's library function
+through :func:`relforge.steps.run_step` (as the KFP components do) and prints one line: the
+step, its seconds, the rows it wrote and what it decided.
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from relforge.config import RelforgeConfig, load_config
+from relforge.config import RelforgeConfig, load_config, set_active
 from relforge.errors import RelforgeError
-from relforge.logs import set_progress, setup_logging
+from relforge.logs import print_error, set_progress, setup_logging
 
 app = typer.Typer(
     name="relforge",
     help="Relevance labels from a calibrated cascade of fine-tuned models, and a dense retriever "
-    "trained on them. Steps: ingest, mine, finetune-tiers (calibrate, annotate, curriculum, "
-    "train-two-tower, export-index and evaluate are not built yet).",
+    "trained on them. `relforge status --run R` lists the pipeline's steps.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
+
+_RUN_HELP = "the run's root: a folder or s3://bucket/prefix"
 
 
 class State:
+    """What the global options set: the configuration, and where it came from."""
+
     config: RelforgeConfig = RelforgeConfig()
+    path: Path | None = None
+    overrides: list[str] = []
 
 
 state = State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"relforge {version('relforge')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -41,19 +59,72 @@ def _global(
     log_level: Annotated[str, typer.Option(help="debug, info, warning (default: quiet)")] = "warning",
     log_json: Annotated[bool, typer.Option(help="structured JSON log lines on stderr")] = False,
     progress: Annotated[bool | None, typer.Option(help="progress bars (default: on a terminal)")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
     setup_logging(log_level, json_lines=log_json)
     if progress is not None:
         set_progress(progress)
-    state.config = load_config(config, set_ or [])
+    state.path, state.overrides = config, list(set_ or [])
+    state.config = load_config(config, state.overrides)
+    set_active(state.config)
+
+
+def step_line(record: dict[str, Any]) -> str:
+    """One line for a finished step: name, seconds, rows written, what it decided."""
+    rows = ", ".join(f"{name} {n:,}" for name, n in record.get("tables", {}).items())
+    parts = [f"{record['step']:<16}", f"{record['seconds']:>7.1f} s"]
+    if rows:
+        parts.append(rows)
+    if record.get("decided"):
+        parts.append(record["decided"])
+    return "  ".join(parts)
+
+
+def _step_command(step) -> None:
+    """Add ``relforge <step>`` with ``--run`` and one option per declared parameter."""
+
+    def command(**kwargs: Any) -> None:
+        from relforge.bus import DataBus
+        from relforge.steps import run_step
+
+        run = kwargs.pop("run")
+        record = run_step(step.name, run, state.config, **kwargs)
+        print(step_line(record))
+        bus = DataBus(run, state.config.bus)
+        for output in step.outputs:
+            if output.kind in ("Markdown", "HTML") and bus.exists(output.path):
+                print(f"{'':<16}  {output.kind.lower()}: {bus.uri(output.path)}")
+
+    params = [
+        inspect.Parameter("run", inspect.Parameter.KEYWORD_ONLY,
+                          annotation=Annotated[str, typer.Option("--run", "-r", help=_RUN_HELP)]),
+    ]
+    for p in step.params:
+        params.append(inspect.Parameter(
+            p.identifier, inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[str | None, typer.Option(f"--{p.name}", help=p.help or _field_help(p.key))],
+        ))
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = f"{step.summary}\n\nReads: {', '.join(step.reads) or '-'}. Writes: {', '.join(step.writes) or '-'}."
+    app.command(step.name)(command)
+
+
+def _field_help(key: str) -> str:
+    """The description of the configuration field ``section.field`` (``key``)."""
+    section, _, name = key.partition(".")
+    model = RelforgeConfig.model_fields[section].annotation
+    field = getattr(model, "model_fields", {}).get(name)
+    return f"sets {key}" + (f": {field.description}" if field and field.description else "")
 
 
 @app.command("run-step")
 def run_step_cmd(
     step: Annotated[str, typer.Argument(help="a step name (see `relforge status`)")],
-    run: Annotated[str, typer.Option("--run", "-r", help="the run's root: a folder or s3://bucket/prefix")],
+    run: Annotated[str, typer.Option("--run", "-r", help=_RUN_HELP)],
 ) -> None:
-    """Run one pipeline step by name, as the KFP components do."""
+    """Run one pipeline step by name, as the KFP components do; prints its record as JSON."""
     import json
 
     from relforge.steps import run_step
@@ -62,47 +133,52 @@ def run_step_cmd(
 
 
 @app.command("status")
-def status_cmd(
-    run: Annotated[str, typer.Option("--run", "-r", help="the run's root: a folder or s3://bucket/prefix")],
-) -> None:
-    """The pipeline's steps and tables at a run: committed or not, rows, and steps not built yet."""
+def status_cmd(run: Annotated[str, typer.Option("--run", "-r", help=_RUN_HELP)]) -> None:
+    """The pipeline's steps at a run: what each wrote (committed, rows), its last run, and the
+    steps not built yet."""
     from rich.table import Table
 
-    from relforge.bus import DataBus
-    from relforge.steps import STEPS
+    from relforge.bus import DataBus, contract_for
+    from relforge.steps import PLANNED, STEPS, step_record
 
     bus = DataBus(run, state.config.bus)
-    out = Console()
+    records = {s.name: step_record(bus, s.name) for s in STEPS}
+    tables = [name for s in STEPS for name in s.writes if contract_for(name)]
+    if not any(records.values()) and not any(bus.is_committed(t) for t in tables):
+        raise RelforgeError(f"{run}: no relforge run there (nothing committed); start one with `relforge ingest`")
+    out = Console(soft_wrap=True)
     table = Table(title=f"relforge run {run}")
-    for col in ("step", "built", "table", "rows", "committed"):
+    for col in ("step", "writes", "rows", "last run", "decided"):
         table.add_column(col)
     for step in STEPS:
-        names = step.writes or ("-",)
-        for name in names:
-            committed = name != "-" and bus.is_committed(name)
-            rows = f"{bus.manifest(name).rows:,}" if committed else ""
-            state_txt = "yes" if committed else ("" if name == "-" else "no")
-            table.add_row(step.name, "yes" if step.built else "not built yet", name, rows, state_txt)
+        record = records[step.name]
+        last = f"{record['seconds']:.1f} s, {record['finished_at']}" if record else ""
+        decided = record.get("decided", "") if record else ""
+        for i, name in enumerate(step.writes or ("-",)):
+            if contract_for(name):
+                rows = f"{bus.manifest(name).rows:,}" if bus.is_committed(name) else "not committed"
+            else:
+                rows = ""
+            table.add_row(step.name if i == 0 else "", name, rows, last if i == 0 else "", decided if i == 0 else "")
+    for name in PLANNED:
+        table.add_row(name, "", "", "not built yet", "")
     out.print(table)
-    documents = [
-        *(f"reports/{r}.md" for r in ("mining", "finetune")),
-        *(f"models/{t}" for t in state.config.tiers.names),
-    ]
+    documents = sorted({o.path for s in STEPS for o in s.outputs if o.kind in ("Markdown", "HTML")})
     present = [bus.uri(d) for d in documents if bus.exists(d)]
     if present:
-        out.print("also on the bus: " + ", ".join(present))
+        out.print("reports: " + ", ".join(present))
 
 
 def _register() -> None:
     from relforge.ingest.cli import app as ingest_app
+    from relforge.models.cli import app as models_app
+    from relforge.steps import STEPS
 
     app.add_typer(ingest_app, name="ingest", help="Read a catalog, queries and judgments into the bus.")
-    from relforge.models.cli import app as models_app
-
     app.add_typer(models_app, name="models", help="Packaged models: pull, list, resolve.")
-    # Step commands: each step's cli module adds its command to `app`.
-    from relforge.finetune import cli as _finetune_cli  # noqa: F401
-    from relforge.mine import cli as _mine_cli  # noqa: F401
+    for step in STEPS:
+        if step.cli:
+            _step_command(step)
 
 
 def main() -> None:
@@ -110,5 +186,5 @@ def main() -> None:
     try:
         app()
     except RelforgeError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         raise SystemExit(2) from None

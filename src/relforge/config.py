@@ -53,6 +53,29 @@ class BusConfig(_Section):
         )
 
 
+class ComputeConfig(_Section):
+    """Where and how models run, honoured by every step (resolved by :mod:`relforge.compute`).
+
+    ``auto`` means: device CUDA when a GPU is visible, else CPU; dtype bfloat16 on a GPU that
+    supports it and on a CPU with native bf16 instructions (``avx512_bf16`` or AMX on x86,
+    ``bf16`` on ARM), float32 elsewhere (bf16 is emulated, and slower, on AVX2-only CPUs);
+    threads: the container's CPU limit (cgroup quota), else the cores this process may use.
+    """
+
+    device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="dtype models run in (auto: bf16 where the hardware has it natively)"
+    )
+    threads: int | None = Field(default=None, gt=0, description="torch threads (unset: the CPU limit or the cores)")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if value not in ("auto", "cpu", "cuda", "mps") and not value.startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        return value
+
+
 class SplitConfig(_Section):
     """The deterministic query-level split of judged queries; unjudged queries are ``unlabeled``."""
 
@@ -70,8 +93,28 @@ class SplitConfig(_Section):
 
 
 class IngestConfig(_Section):
-    """How input files are read."""
+    """Step `ingest`: where the catalog, queries and judgments come from, and how they are read.
 
+    ``source: esci`` reads the shipped ESCI-150 data; ``source: files`` reads ``catalog``,
+    ``queries`` and (optionally) ``judgments`` (local paths or ``s3://`` URIs, Parquet, JSON
+    Lines or CSV) with ``map``, ``grades``, ``score_bins`` and ``gains`` as in
+    ``relforge ingest files``. A run whose tables came from other inputs is not replaced
+    unless ``replace`` is true.
+    """
+
+    source: Literal["esci", "files"] = Field(default="esci", description="esci (the shipped ESCI-150) or files")
+    catalog: str | None = Field(default=None, description="catalog file (source: files): a path or s3:// URI")
+    queries: str | None = Field(default=None, description="queries file (source: files)")
+    judgments: str | None = Field(default=None, description="judgments file (source: files; optional)")
+    map: dict[str, str] = Field(
+        default_factory=dict, description="field -> column, e.g. {item_id: sku, judgments.grade: rating}"
+    )
+    grades: list[str] | None = Field(default=None, description="grade names, worst first (source: files)")
+    score_bins: list[float] | None = Field(default=None, description="thresholds turning numeric scores into grades")
+    gains: list[float] | None = Field(default=None, description="NDCG gain per grade (default 2**g - 1)")
+    replace: bool = Field(
+        default=False, description="replace tables at the run that came from other inputs (else: refuse)"
+    )
     encoding: str = "utf-8"
     text_fields: list[str] = Field(
         default_factory=lambda: ["title", "brand", "color", "category", "bullet_points", "description"],
@@ -188,15 +231,19 @@ class TierSpec(_Section):
     cost_per_second: float = Field(default=1.0, ge=0, description="price of one second of scoring")
     cost_per_request: float | None = Field(default=None, ge=0, description="price of one request (remote)")
     batch_size: int = Field(default=16, gt=0, description="pairs per forward pass (local)")
-    max_length: int = Field(default=512, gt=8, description="tokens per pair; longer item texts are cut")
-    device: str = Field(default="cpu", description="torch device (local)")
+    max_length: int | None = Field(
+        default=None, gt=8,
+        description="tokens per pair; longer item texts are cut by field (unset: the length the tier was "
+        "fine-tuned at, recorded in its relforge_tier.json, else the backend's default)",
+    )
+    device: str | None = Field(default=None, description="torch device (local; unset: compute.device)")
 
 
 def _default_tier_specs() -> dict[str, dict[str, Any]]:
     return {
         "tier1": {"backend": "cross-encoder", "batch_size": 32},
-        "tier2": {"backend": "causal-lm", "batch_size": 8},
-        "tier3": {"backend": "causal-lm", "batch_size": 4},
+        "tier2": {"backend": "causal-lm", "batch_size": 16},
+        "tier3": {"backend": "causal-lm", "batch_size": 16},
     }
 
 
@@ -280,11 +327,12 @@ class FinetuneConfig(_Section):
         description="cap on the probe's train pairs: each costs one LLM forward pass (about 1 s on 2 CPU cores); "
         "unset on a GPU",
     )
-    torch_threads: int | None = Field(
-        default=None, gt=0,
-        description="torch threads while fine-tuning (unset: torch's default); on a shared, loaded machine 1 "
-        "thread measured 2-3x faster than 2 (no OpenMP spinning on busy cores)",
-    )
+    tiers: list[str] | None = Field(default=None, description="only these tiers (default: tiers.names)")
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tiers_from_text(cls, value: Any) -> Any:
+        return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
     seed: int = 13
     # cross-encoder
     ce_max_length: int = Field(
@@ -313,9 +361,11 @@ class FinetuneConfig(_Section):
         description="L2 strengths tried (on standardised features); the best on calib is kept",
     )
     llm_max_length: int = Field(
-        default=128, gt=8, description="prompt tokens (the item text is cut to fit; the ESCI prompt alone is ~85)"
+        default=192, gt=8,
+        description="prompt tokens, the shared prefix included (about 95 for the ESCI prompt); the query and the "
+        "item text (cut by field) get the rest; recorded in the tier folder, and scoring reads the same length",
     )
-    llm_batch_size: int = Field(default=8, gt=0, description="prompts per forward pass (probe features)")
+    llm_batch_size: int = Field(default=16, gt=0, description="prompts per forward pass (probe features, LoRA evaluation)")
     # lora
     lora_r: int = Field(default=8, gt=0)
     lora_alpha: int = Field(default=16, gt=0)
@@ -333,6 +383,7 @@ class RelforgeConfig(_Section):
     """The whole configuration of a run."""
 
     bus: BusConfig = Field(default_factory=BusConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
@@ -356,11 +407,14 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _parse_override(item: str) -> dict[str, Any]:
+def _parse_override(item: str, label: str | None = None) -> dict[str, Any]:
     if "=" not in item:
-        raise ConfigError(f'override "{item}" must look like section.key=value')
+        raise ConfigError(f'{label or "--set"}: override "{item}" must look like section.key=value')
     dotted, raw = item.split("=", 1)
-    value = yaml.safe_load(raw) if raw else None
+    try:
+        value = yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{label or '--set ' + item}: the value is not valid YAML: {exc}") from None
     node: dict[str, Any] = {}
     cursor = node
     parts = dotted.strip().split(".")
@@ -371,16 +425,34 @@ def _parse_override(item: str) -> dict[str, Any]:
     return node
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RelforgeConfig:
-    """Defaults, then the YAML file at ``path``, then ``section.key=value`` overrides.
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    data: dict[str, Any] | None = None,
+    labels: list[str] | None = None,
+    source: str | None = None,
+) -> RelforgeConfig:
+    """Defaults, then the YAML file at ``path`` (or the mapping ``data``), then ``key=value`` overrides.
+
+    Args:
+        path: a YAML file overriding any subset of the defaults.
+        overrides: ``section.key=value`` items (the value is read as YAML).
+        data: a mapping to start from instead of a file (e.g. a pipeline parameter).
+        labels: how each override is named in errors (default: ``--set <item>``).
+        source: how ``data`` is named in errors.
 
     Raises:
-        ConfigError: naming the file and the field when anything is invalid.
+        ConfigError: naming where the bad value came from (the file, ``--set ...``, or
+            the defaults) and the field, when anything is invalid.
     """
-    data: dict[str, Any] = {}
-    source = "defaults"
+    overrides = list(overrides or [])
+    labels = list(labels) if labels is not None else [f"--set {item}" for item in overrides]
+    if len(labels) != len(overrides):
+        raise ValueError("one label per override")
+    base_source = source or "defaults"
     if path is not None:
-        source = str(path)
+        base_source = str(path)
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
@@ -390,12 +462,38 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
         data = loaded
-    for item in overrides or []:
-        data = _deep_merge(data, _parse_override(item))
+    data = dict(data or {})
+    touched: list[tuple[tuple[str, ...], str]] = []
+    for item, label in zip(overrides, labels):
+        node = _parse_override(item, label)
+        data = _deep_merge(data, node)
+        touched.append((tuple(item.split("=", 1)[0].strip().split(".")), label))
     try:
         return RelforgeConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f'field "{".".join(str(p) for p in err["loc"])}": {err["msg"]}' for err in exc.errors()
-        )
-        raise ConfigError(f"{source}: {problems}") from None
+        problems = []
+        for err in exc.errors():
+            loc = tuple(str(p) for p in err["loc"])
+            where = next((label for keys, label in reversed(touched) if _covers(keys, loc)), base_source)
+            problems.append(f'{where}: field "{".".join(loc)}": {err["msg"]}')
+        raise ConfigError("; ".join(problems)) from None
+
+
+def _covers(keys: tuple[str, ...], loc: tuple[str, ...]) -> bool:
+    """Whether an override of ``keys`` set the field at ``loc`` (one is a prefix of the other)."""
+    n = min(len(keys), len(loc))
+    return n > 0 and keys[:n] == loc[:n]
+
+
+_active: RelforgeConfig | None = None
+
+
+def set_active(config: RelforgeConfig) -> None:
+    """Make ``config`` this process's configuration (the CLI does, after reading its options)."""
+    global _active
+    _active = config
+
+
+def active() -> RelforgeConfig:
+    """This process's configuration: the one :func:`set_active` set, else the defaults."""
+    return _active if _active is not None else RelforgeConfig()

@@ -45,9 +45,18 @@ class StaleTableError(RelforgeError):
     """A committed table exists but was made from other inputs or another configuration."""
 
 
+class ReplaceRefusedError(RelforgeError):
+    """A step would replace tables that came from other inputs, and was not told to replace them."""
+
+
 class ModelError(RelforgeError):
     """A model reference cannot be resolved, or the model on disk is missing or corrupt."""
 
 
 class ConfigError(RelforgeError):
     """The configuration (file or override) is invalid."""
+
+
+class RecallGateError(RelforgeError):
+    """An ANN index's recall, measured against exact search at build time, is missing or
+    under the configured minimum; the index is not published."""

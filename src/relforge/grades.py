@@ -7,8 +7,14 @@ tables as metadata so that every later step knows what the integers mean.
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 from pydantic import BaseModel, field_validator, model_validator
+
+from relforge.errors import NotCommittedError
+
+#: The key under which ingest records the grade scale in every table's manifest metadata.
+GRADE_SCALE_KEY = "grade_scale"
 
 
 class GradeScale(BaseModel):
@@ -82,3 +88,36 @@ ESCI = GradeScale(
     names=["Irrelevant", "Complement", "Substitute", "Exact"],
     gains=[0.0, 0.01, 0.1, 1.0],
 )
+
+
+class _TablesWithMetadata(Protocol):
+    """What :func:`read_grade_scale` needs of a data bus (``relforge.bus.DataBus``)."""
+
+    root: str
+
+    def is_committed(self, name: str) -> bool: ...
+
+    def manifest(self, name: str): ...
+
+
+def read_grade_scale(bus: _TablesWithMetadata) -> GradeScale:
+    """The grade scale that ingest recorded with the tables on ``bus``.
+
+    Read from the judgments manifest (``metadata["grade_scale"]``), else from the queries
+    or catalog manifest.
+
+    Raises:
+        NotCommittedError: when no ingested table is committed on the bus.
+
+    Example:
+        >>> read_grade_scale(DataBus("runs/esci")).names          # doctest: +SKIP
+        ['Irrelevant', 'Complement', 'Substitute', 'Exact']
+    """
+    for table in ("judgments", "queries", "catalog"):
+        if bus.is_committed(table):
+            meta = bus.manifest(table).metadata
+            if GRADE_SCALE_KEY in meta:
+                return GradeScale.model_validate(meta[GRADE_SCALE_KEY])
+    raise NotCommittedError(
+        f"{bus.root}: no grade scale found; ingest the data first (relforge ingest ...)"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -45,6 +46,43 @@ def setup_logging(level: str = "WARNING", json_lines: bool = False) -> None:
     logger.addHandler(handler)
     logger.setLevel(level.upper())
     logger.propagate = False
+    quiet_libraries()
+
+
+#: Third-party loggers kept at ERROR unless relforge logs at INFO or DEBUG.
+_CHATTY = ("transformers", "sentence_transformers", "datasets", "huggingface_hub", "accelerate", "peft",
+           "kfp", "bm25s", "faiss", "httpx", "urllib3")
+
+
+def quiet_libraries() -> None:
+    """Keep library chatter (weight-loading bars, load reports, info lines) off the screen.
+
+    Applies while the ``relforge`` logger is at its default level (WARNING or above); at
+    ``--log-level info`` or ``debug`` the libraries speak as usual. Environment variables
+    are set too, for libraries imported later and for child processes.
+    """
+    if logging.getLogger(_LOGGER_NAME).getEffectiveLevel() <= logging.INFO:
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        import datasets
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -91,3 +129,13 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         yield item
         if done % step == 0 or done == total:
             log_event(logger, description, done=done, total=total, s=round(time.monotonic() - start, 1))
+
+
+def print_error(exc: BaseException) -> None:
+    """``error: <message>`` on stderr, one unwrapped line per line of the message.
+
+    Never hard-wrapped: users copy paths out of error messages.
+    """
+    prefix = "\x1b[1;31merror:\x1b[0m" if sys.stderr.isatty() else "error:"
+    sys.stderr.write(f"{prefix} {exc}\n")
+    sys.stderr.flush()

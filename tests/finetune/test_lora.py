@@ -51,7 +51,7 @@ def test_lora_saves_adapter_and_a_merged_model_that_scores(llama_base, tmp_path)
     assert not np.allclose(merged.probs, base.probs, atol=1e-3)  # training changed the model
     # ... and it equals the base model with the adapter applied
     scorer = CausalLMScorer(llama_base, ESCI, max_length=96)
-    scorer.model = PeftModel.from_pretrained(
+    scorer.lm.model = PeftModel.from_pretrained(
         AutoModelForCausalLM.from_pretrained(str(llama_base), dtype=torch.float32), str(out / "adapter")
     ).eval()
     with_adapter = scorer.score(test.pairs())

@@ -7,17 +7,9 @@ import pytest
 
 from relforge.config import FinetuneConfig
 from relforge.errors import ModelError
-from relforge.finetune import (
-    FeatureCache,
-    ProbeHead,
-    ProbeScorer,
-    PromptEncoder,
-    fit_probe_head,
-    select_probe_head,
-    train_probe,
-)
+from relforge.finetune import FeatureCache, fit_probe_head, select_probe_head, train_probe
 from relforge.grades import ESCI
-from relforge.tiers import CausalLMScorer, Pair, TierDescriptor
+from relforge.tiers import CausalLMScorer, Pair, ProbeHead, ProbeScorer, PromptEncoder, TierDescriptor
 from tests.finetune.conftest import synthetic_pairs
 
 
@@ -45,20 +37,23 @@ def test_heads_learn_and_round_trip(tmp_path, head):
     assert loaded.head == head and np.allclose(loaded.probs(xt), probs, atol=1e-5)
 
 
-def test_ordinal_head_beats_softmax_on_far_errors_when_classes_are_rare():
-    """The CORAL head shares one direction: with a rare middle grade it still orders the grades."""
-    rng = np.random.default_rng(3)
-    y = rng.choice(4, size=300, p=[0.45, 0.03, 0.07, 0.45])
-    x = rng.normal(size=(300, 40))
-    x[:, 0] += 1.5 * y
-    xt = rng.normal(size=(400, 40))
-    yt = rng.choice(4, size=400, p=[0.45, 0.03, 0.07, 0.45])
-    xt[:, 0] += 1.5 * yt
-    far = {}
-    for head in ("softmax", "ordinal"):
-        pred = fit_probe_head(x, y, 4, head=head, l2=0.001).probs(xt).argmax(1)
-        far[head] = float(np.mean(np.abs(pred - yt) >= 2))
-    assert far["ordinal"] <= far["softmax"] + 0.02
+def test_ordinal_head_makes_fewer_far_errors_than_softmax_when_middle_grades_are_rare():
+    """The CORAL head shares one direction: with rare middle grades it orders the grades better.
+
+    Averaged over 8 draws (on a single draw either head can come out ahead by chance).
+    """
+    far = {"softmax": [], "ordinal": []}
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        p = [0.45, 0.03, 0.07, 0.45]
+        y, yt = rng.choice(4, size=300, p=p), rng.choice(4, size=400, p=p)
+        x, xt = rng.normal(size=(300, 40)), rng.normal(size=(400, 40))
+        x[:, 0] += 1.5 * y
+        xt[:, 0] += 1.5 * yt
+        for head in far:
+            pred = fit_probe_head(x, y, 4, head=head, l2=0.001).probs(xt).argmax(1)
+            far[head].append(float(np.mean(np.abs(pred - yt) >= 2)))
+    assert np.mean(far["ordinal"]) < np.mean(far["softmax"]) - 0.005, far
 
 
 def test_unseen_grade_gets_no_probability():
@@ -86,9 +81,11 @@ def test_encoder_features_and_zero_shot_logits_match_the_causal_lm(llama_base):
     zero_shot = CausalLMScorer(llama_base, ESCI, max_length=96).score(pairs).probs
     e = np.exp(out["grade_logits"] - out["grade_logits"].max(1, keepdims=True))
     assert np.allclose(e / e.sum(1, keepdims=True), zero_shot, atol=1e-4)
-    # batch composition (left padding) does not change a pair's features
-    alone = enc.encode(pairs[:1])
-    assert np.allclose(alone["last-token@2"][0], out["last-token@2"][0], atol=1e-4)
+    # batch composition (padding) changes neither pooling: each pair alone gives the same features
+    for i in (0, 5):
+        alone = enc.encode(pairs[i : i + 1])
+        for key in ("last-token@2", "mean@1", "mean@2"):
+            assert np.allclose(alone[key][0], out[key][i], atol=1e-4), key
 
 
 def test_feature_cache_encodes_each_pair_once(llama_base, tmp_path, monkeypatch):
@@ -131,6 +128,29 @@ def test_train_probe_writes_a_tier_whose_scorer_returns_valid_scores(llama_base,
     assert np.allclose(loaded.score(test.pairs()[:4]).probs, scores.probs[:4], atol=1e-5)
     with pytest.raises(ModelError, match="probe"):
         load_scorer(TierSpec(name="tier2", backend="cross-encoder", model=str(out)), ESCI)
+
+
+def test_a_torch_error_fails_its_batch_and_the_other_batches_are_scored(llama_base, tmp_path, monkeypatch):
+    train, calib = synthetic_pairs(48, 1), synthetic_pairs(16, 2)
+    cfg = FinetuneConfig(llm_max_length=96, probe_l2=[0.1])
+    out = tmp_path / "probe"
+    train_probe(llama_base, train.pairs(), train.grade, calib.pairs(), calib.grade, out, ESCI, cfg,
+                cache_dir=tmp_path / "cache", base_ref=str(llama_base))
+    scorer = ProbeScorer(out, ESCI, batch_size=4)
+    original, calls = scorer.encoder.lm.timed_forward, []
+
+    def out_of_memory_once(suffixes, **kwargs):
+        calls.append(len(suffixes))
+        if len(calls) == 2:
+            raise RuntimeError("CPU out of memory (simulated)")
+        return original(suffixes, **kwargs)
+
+    monkeypatch.setattr(scorer.encoder.lm, "timed_forward", out_of_memory_once)
+    scores = scorer.score(synthetic_pairs(12, 3).pairs())
+    assert calls == [4, 4, 4]
+    assert scores.failed.sum() == 4 and np.isnan(scores.probs[scores.failed]).all()
+    assert np.allclose(scores.probs[~scores.failed].sum(1), 1, atol=1e-5)
+    assert all(e for e, f in zip(scores.errors, scores.failed) if f)
 
 
 def test_probe_scorer_refuses_foreign_folders(llama_base, tmp_path):

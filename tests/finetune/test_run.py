@@ -8,9 +8,9 @@ import pytest
 
 from relforge.config import load_config
 from relforge.errors import ConfigError
-from relforge.finetune import ProbeScorer, mode_for, run_finetune_tiers
+from relforge.finetune import mode_for, run_finetune_tiers
 from relforge.grades import ESCI
-from relforge.tiers import CausalLMScorer, CrossEncoderScorer, TierDescriptor
+from relforge.tiers import CausalLMScorer, CrossEncoderScorer, ProbeScorer, TierDescriptor
 from tests.finetune.conftest import synthetic_pairs
 
 FAST = [

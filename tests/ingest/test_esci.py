@@ -12,17 +12,16 @@ import pytest
 from relforge.bus import DataBus
 from relforge.config import RelforgeConfig, load_config
 from relforge.errors import InputError
-from relforge.grades import ESCI
+from relforge.grades import read_grade_scale, ESCI
 from relforge.ingest import (
     find_esci_dir,
     ingest_esci,
     load_esci,
     query_id_for,
-    read_grade_scale,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "data" / "esci-us-150"
+DATA = REPO / "src" / "relforge" / "data" / "esci-us-150"
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +113,7 @@ def test_ingest_to_s3(s3_bus):
 
 
 def test_find_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # package data: found wherever relforge runs from
     assert find_esci_dir() == DATA.resolve()
     copy = tmp_path / "somewhere" / "esci-us-150"
     shutil.copytree(DATA, copy)
@@ -129,8 +129,7 @@ def test_data_not_found_is_a_clear_error(tmp_path, monkeypatch):
     import relforge.ingest._esci as esci
 
     monkeypatch.setenv("RELFORGE_DATA", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(esci.relforge, "__file__", str(tmp_path / "site" / "relforge" / "__init__.py"))
+    monkeypatch.setattr(esci, "packaged_esci_dir", lambda: tmp_path / "site" / "relforge" / "data")
     with pytest.raises(InputError, match="ESCI-150 data not found.*RELFORGE_DATA"):
         find_esci_dir()
 

@@ -13,14 +13,13 @@ import pytest
 from relforge.bus import DataBus
 from relforge.config import load_config
 from relforge.errors import ConfigError, InputError
-from relforge.grades import GradeScale
+from relforge.grades import read_grade_scale, GradeScale
 from relforge.ingest import (
     GradeMapper,
     ingest_files,
     parse_mapping,
     parse_score_bins,
     query_id_for,
-    read_grade_scale,
 )
 from tests.ingest.conftest import (
     CATALOG,

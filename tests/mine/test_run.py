@@ -186,9 +186,9 @@ def test_report_counts_grades_per_bucket(local_bus, mine_config):
 def test_cli_mine(tmp_path, bi_encoder_dir):
     from typer.testing import CliRunner
 
-    from relforge.cli import app
-    from relforge.mine import cli as _mine_cli  # noqa: F401
+    from relforge.cli import _register, app
 
+    _register()
     bus = DataBus(tmp_path / "run")
     write_inputs(bus)
     result = CliRunner().invoke(
@@ -196,5 +196,7 @@ def test_cli_mine(tmp_path, bi_encoder_dir):
         ["--set", f"mine.dense_model={bi_encoder_dir}", "--set", "mine.top_k=4", "mine", "--run", str(tmp_path / "run")],
     )
     assert result.exit_code == 0, result.output
-    assert "candidates:" in result.output and "reports/mining.md" in result.output
+    line = result.output.splitlines()[0]
+    assert line.startswith("mine") and "candidates " in line and "queries (consensus" in line
+    assert "reports/mining.md" in result.output
     assert bus.is_committed("candidates")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from relforge.grades import ESCI
-from tests.tiny_models import cached, tiny_bert_cross_encoder, tiny_llama
+from tests.tiny_models import cached, tiny_bert_cross_encoder, tiny_gemma3, tiny_llama
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +23,12 @@ def llama_dir(tier_models):
 def llama_plain_dir(tier_models):
     """The same tiny Llama without a chat template."""
     return cached(tier_models, tiny_llama, "llama-plain", chat_template=None)
+
+
+@pytest.fixture(scope="session")
+def gemma_dir(tier_models):
+    """A tiny Gemma-3 (sliding-window layers shorter than the prompts, no system role)."""
+    return cached(tier_models, tiny_gemma3, "gemma3")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM
 
 from relforge.errors import ModelError
 from relforge.grades import ESCI, GradeScale
-from relforge.tiers import CausalLMScorer, Pair, load_prompt, prompt_token_ids, render_prompt
+from relforge.tiers import CausalLMScorer, Pair, load_prompt, render_prompt
 
 
 def _reference_probs(folder, tokenizer, pairs, scale=ESCI) -> np.ndarray:
@@ -77,18 +77,24 @@ def test_a_prompt_for_another_number_of_grades_is_refused(llama_dir):
         CausalLMScorer(llama_dir, five).score([Pair("q", "d")])
 
 
-def test_long_items_are_cut_to_max_length_and_too_long_queries_fail_alone(llama_dir):
+def test_long_items_and_queries_are_cut_to_max_length_and_the_answer_position_is_kept(llama_dir):
     scorer = CausalLMScorer(llama_dir, ESCI, max_length=140)
     long_item = "trail running shoes for men, red, size medium " * 40
-    too_long_query = "red running shoes " * 80
-    pairs = [Pair("red shoes", long_item), Pair(too_long_query, "shoes"), Pair("usb", "cable")]
+    long_query = "red running shoes " * 80
+    pairs = [Pair("red shoes", long_item), Pair(long_query, "shoes"), Pair("usb", "cable")]
     scores = scorer.score(pairs)
-    assert scores.failed.tolist() == [False, True, False]
-    assert "max_length=140" in scores.errors[1]
-    assert np.isnan(scores.probs[1]).all() and scores.grades[1] == -1
-    np.testing.assert_allclose(scores.probs[[0, 2]].sum(axis=1), 1.0, atol=1e-5)
-    from relforge.tiers import fit_prompt
+    assert not scores.failed.any()
+    np.testing.assert_allclose(scores.probs.sum(axis=1), 1.0, atol=1e-5)
+    builder = scorer.lm.builder
+    for p in pairs:
+        ids = builder.ids(p.query, p.text)
+        assert len(ids) <= 140
+        assert builder.text(p.query, p.text).endswith("<|im_start|>assistant\n")  # the cut is never at the answer
+    # a query is cut to max_query_tokens, so that it never crowds out the item
+    suffix = builder.suffix_text(long_query, "shoes")
+    assert suffix.count("running") < 80 and "Product: shoes" in suffix
 
-    text = fit_prompt(scorer.tokenizer, ESCI, "red shoes", long_item, scorer.prompt, 140)
-    assert len(prompt_token_ids(scorer.tokenizer, text)) <= 140
-    assert text.endswith("<|im_start|>assistant\n")  # the cut is in the item, never at the answer
+
+def test_a_max_length_that_leaves_no_room_for_the_pair_is_a_clear_error(llama_dir):
+    with pytest.raises(ModelError, match="leaves no room for a query and an item under max_length=60"):
+        CausalLMScorer(llama_dir, ESCI, max_length=60)

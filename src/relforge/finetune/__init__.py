@@ -11,25 +11,18 @@ from relforge._lazy import lazy_exports
 # name -> the private module that defines it, imported on first use (torch is heavy)
 _EXPORTS = {
     "BalancedBatchSampler": "relforge.finetune._sampler",
-    "FeatureCache": "relforge.finetune._features",
+    "FeatureCache": "relforge.finetune._feature_cache",
     "GradeEvaluator": "relforge.finetune._evaluator",
     "GradedPairs": "relforge.finetune._data",
     "METRICS": "relforge.finetune._metrics",
-    "ProbeHead": "relforge.finetune._probe",
-    "ProbeScorer": "relforge.finetune._probe",
-    "PromptEncoder": "relforge.finetune._features",
     "balanced_class_weights": "relforge.finetune._data",
     "base_reference": "relforge.finetune._base",
     "bootstrap_by_query": "relforge.finetune._metrics",
-    "count_layers": "relforge.finetune._features",
-    "feature_key": "relforge.finetune._features",
     "finetune_cross_encoder": "relforge.finetune._cross_encoder",
     "finetune_lora": "relforge.finetune._lora",
     "fit_probe_head": "relforge.finetune._probe",
     "grade_examples": "relforge.finetune._lora",
     "grade_metrics": "relforge.finetune._metrics",
-    "head_probs": "relforge.finetune._evaluator",
-    "layer_index": "relforge.finetune._features",
     "load_graded_pairs": "relforge.finetune._data",
     "metrics_from_confusion": "relforge.finetune._metrics",
     "mode_for": "relforge.finetune._run",
@@ -43,3 +36,26 @@ _EXPORTS = {
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+from relforge.step_spec import Output, Param, Resources, StepSpec  # noqa: E402
+
+#: The pipeline step of this package (see relforge.steps).
+STEP = StepSpec(
+    name="finetune-tiers",
+    run="relforge.finetune._run:run_finetune_tiers",
+    summary="Fine-tune every tier on the human train split (early stopping and model selection on calib) "
+    "and write each tier's model folder to models/<tier>.",
+    reads=("catalog", "queries", "judgments", "packaged-models"),
+    writes=("models",),
+    section="finetune",
+    params=(
+        Param("mode", "finetune.llm_mode", "causal-lm tiers: probe (frozen model + head, CPU default) or lora"),
+        Param("head", "finetune.head", "cross-encoder and probe head: softmax or ordinal"),
+        Param("balance", "finetune.balance", "class balance: class-weights, sampler or none"),
+        Param("tier", "finetune.tiers", "only these tiers, as YAML, e.g. '[tier1]' (default: tiers.names)"),
+        Param("max-train-pairs", "finetune.max_train_pairs", "cap on train pairs, sampled per query"),
+    ),
+    outputs=(Output("report", "Markdown", "reports/finetune.md"),),
+    image="gpu",
+    resources=Resources(cpu="8", memory="32Gi", gpu=1),
+)

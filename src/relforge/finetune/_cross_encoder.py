@@ -19,16 +19,18 @@ from relforge.finetune._data import GradedPairs, balanced_class_weights, sample_
 from relforge.finetune._evaluator import GradeEvaluator
 from relforge.grades import GradeScale
 from relforge.logs import get_logger, log_event
-from relforge.tiers import TierDescriptor
+from relforge.tiers import TierDescriptor, cross_encoder_inputs
 
 log = get_logger("finetune.cross_encoder")
 
 
-def _dataset(pairs: GradedPairs):
+def _dataset(pairs: GradedPairs, tokenizer, max_length: int):
+    """The training pairs as the tier will read them when scoring (item cut by field)."""
     from datasets import Dataset
 
+    fitted = cross_encoder_inputs(tokenizer, pairs.pairs(), max_length)
     return Dataset.from_dict(
-        {"query": [str(q) for q in pairs.query], "text": [str(t) for t in pairs.text], "label": pairs.grade.astype(int).tolist()}
+        {"query": [q for q, _ in fitted], "text": [t for _, t in fitted], "label": pairs.grade.astype(int).tolist()}
     )
 
 
@@ -71,9 +73,11 @@ def finetune_cross_encoder(
     from sentence_transformers.cross_encoder.losses import CrossEntropyLoss
     from transformers import EarlyStoppingCallback, PrinterCallback
 
+    from relforge import compute
     from relforge.finetune._sampler import BalancedBatchSampler
     from relforge.finetune.losses import CoralLoss
 
+    settings = compute.current()
     head = head or cfg.head
     k = scale.n
     out = Path(out)
@@ -83,7 +87,7 @@ def finetune_cross_encoder(
         str(base),
         num_labels=k if head == "softmax" else k - 1,
         max_length=cfg.ce_max_length,
-        device="cpu",
+        device=settings.device,
         local_files_only=True,
         model_kwargs={"ignore_mismatched_sizes": True},
     )
@@ -94,7 +98,8 @@ def finetune_cross_encoder(
         loss = CoralLoss(model, class_weights=weights)
     calib = sample_per_query(calib, cfg.calib_max_pairs, cfg.seed)
     evaluator = GradeEvaluator(
-        list(zip(calib.query, calib.text)), calib.grade, head, k, name="calib", primary=cfg.select_metric
+        cross_encoder_inputs(model.tokenizer, calib.pairs(), cfg.ce_max_length), calib.grade, head, k,
+        name="calib", primary=cfg.select_metric,
     )
     work = Path(tempfile.mkdtemp(prefix="relforge-ce-"))
     try:
@@ -118,7 +123,8 @@ def finetune_cross_encoder(
             logging_steps=max(1, cfg.ce_eval_steps // 2),
             seed=cfg.seed,
             data_seed=cfg.seed,
-            use_cpu=True,
+            use_cpu=not settings.on_gpu,
+            bf16=settings.dtype == "bfloat16",
             report_to="none",
             disable_tqdm=not progress,
             batch_sampler=BalancedBatchSampler if cfg.balance == "sampler" else "batch_sampler",
@@ -126,7 +132,7 @@ def finetune_cross_encoder(
         trainer = CrossEncoderTrainer(
             model=model,
             args=args,
-            train_dataset=_dataset(train),
+            train_dataset=_dataset(train, model.tokenizer, cfg.ce_max_length),
             loss=loss,
             evaluator=evaluator if cfg.early_stopping else None,
             callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.ce_patience)] if cfg.early_stopping else [],
@@ -146,7 +152,8 @@ def finetune_cross_encoder(
     if out.exists():
         shutil.rmtree(out)
     model.save_pretrained(str(out))
-    TierDescriptor(backend="cross-encoder", head=head, grade_scale=scale, base_model=base_ref or str(base)).save(out)
+    TierDescriptor(backend="cross-encoder", head=head, grade_scale=scale, base_model=base_ref or str(base),
+                   max_length=cfg.ce_max_length).save(out)
     report = {
         "mode": "cross-encoder",
         "head": head,

@@ -9,13 +9,7 @@ import torch
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from relforge.finetune._metrics import grade_metrics
-from relforge.tiers import ordinal_to_probs, softmax
-
-
-def head_probs(outputs: np.ndarray, head: str) -> np.ndarray:
-    """Grade probabilities from a head's raw outputs (``softmax``: K logits; ``ordinal``: K-1)."""
-    outputs = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
-    return ordinal_to_probs(outputs) if head == "ordinal" else softmax(outputs)
+from relforge.tiers import head_probs
 
 
 class GradeEvaluator(BaseEvaluator):

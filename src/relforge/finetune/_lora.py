@@ -24,9 +24,7 @@ from relforge.errors import RelforgeError
 from relforge.finetune._data import GradedPairs, balanced_class_weights, sample_per_query
 from relforge.grades import GradeScale
 from relforge.logs import get_logger, log_event
-from relforge.tiers import TierDescriptor
-from relforge.tiers._causal_lm import load_tokenizer, prompt_for
-from relforge.tiers._prompts import fit_prompt, grade_token_ids, prompt_token_ids
+from relforge.tiers import PromptBuilder, TierDescriptor, grade_token_ids, load_tokenizer, prompt_for
 
 log = get_logger("finetune.lora")
 
@@ -36,7 +34,8 @@ ADAPTER_DIR = "adapter"
 def grade_examples(tokenizer, scale: GradeScale, prompt, pairs: GradedPairs, grade_ids: list[int], max_length: int):
     """Token ids and labels: the prompt (labels -100) followed by the grade token (labelled).
 
-    Pairs whose prompt cannot fit are left out.
+    The prompt is exactly the one the tier reads when scoring (:class:`relforge.tiers.PromptBuilder`
+    at the same ``max_length``). Pairs whose prompt cannot fit are left out.
 
     Returns:
         A ``datasets.Dataset`` with ``input_ids``, ``attention_mask``, ``labels``, and the
@@ -46,9 +45,10 @@ def grade_examples(tokenizer, scale: GradeScale, prompt, pairs: GradedPairs, gra
 
     rows = {"input_ids": [], "attention_mask": [], "labels": []}
     skipped = 0
+    builder = PromptBuilder(tokenizer, scale, prompt, max_length=max_length)
     for query, text, grade in zip(pairs.query, pairs.text, pairs.grade):
         try:
-            ids = prompt_token_ids(tokenizer, fit_prompt(tokenizer, scale, str(query), str(text), prompt, max_length - 1))
+            ids = builder.ids(str(query), str(text))
         except RelforgeError:
             skipped += 1
             continue
@@ -98,8 +98,10 @@ def finetune_lora(
         TrainingArguments,
     )
 
+    from relforge import compute
     from relforge.finetune.losses import GradeTokenLoss
 
+    settings = compute.current()
     started = time.perf_counter()
     base = Path(base)
     out = Path(out)
@@ -114,6 +116,7 @@ def finetune_lora(
     tokenizer.padding_side = "right"  # training: real tokens keep positions 0..n-1
     torch.manual_seed(cfg.seed)
     model = AutoModelForCausalLM.from_pretrained(str(base), local_files_only=True, dtype=torch.float32)
+    model.to(settings.device)
     lora = LoraConfig(
         r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
         target_modules=list(cfg.lora_target_modules), task_type="CAUSAL_LM",
@@ -144,7 +147,8 @@ def finetune_lora(
             logging_steps=max(1, cfg.lora_eval_steps // 2),
             seed=cfg.seed,
             data_seed=cfg.seed,
-            use_cpu=True,
+            use_cpu=not settings.on_gpu,
+            bf16=settings.dtype == "bfloat16",
             report_to="none",
             disable_tqdm=not progress,
         )
@@ -172,7 +176,7 @@ def finetune_lora(
     load_tokenizer(base).save_pretrained(str(out))
     TierDescriptor(
         backend="causal-lm", head="grade-tokens", grade_scale=scale, base_model=base_ref or str(base),
-        prompt=None,
+        prompt=None, max_length=cfg.llm_max_length,
     ).save(out)
     report = {
         "mode": "lora",

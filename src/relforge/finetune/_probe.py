@@ -1,17 +1,16 @@
-"""The probe: a frozen causal LM's hidden state read by a small trained head (CPU fine-tuning).
+"""Fitting a probe tier: a linear head on a frozen causal LM's hidden state (CPU fine-tuning).
 
-The LLM's weights do not change; its hidden state at one layer (the prompt's last token, or
-the mean over the prompt) is computed once per pair, and a linear head is trained on it in
+The LLM's weights do not change; its hidden state at one layer (the prompt's mean, or its
+last token's) is computed once per pair by :class:`relforge.tiers.PromptEncoder` (cached on
+disk by :class:`~relforge.finetune.FeatureCache`), and a linear head is trained on it in
 seconds:
 
 - ``softmax``: multinomial logistic regression (scikit-learn), one logit per grade;
 - ``ordinal``: a CORAL layer (``coral_pytorch.layers.CoralLayer``: one shared weight vector
   and ``K - 1`` ordered biases), trained with the CORAL loss.
 
-Both read standardised features and have one L2 strength, chosen on the calib split. A probe
-tier's folder holds ``relforge_tier.json`` (backend ``probe``), ``probe.json`` (layer,
-pooling, prompt length) and ``probe_head.safetensors``; the LLM itself is the descriptor's
-``base_model`` reference, resolved when the scorer is built.
+Both read standardised features and have one L2 strength, chosen on the calib split. The
+folder written (:func:`save_probe`) is scored by :class:`relforge.tiers.ProbeScorer`.
 """
 
 from __future__ import annotations
@@ -19,78 +18,28 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from relforge.config import ModelsConfig
-from relforge.errors import ModelError
 from relforge.finetune._data import balanced_class_weights
-from relforge.finetune._features import (
-    FeatureCache,
+from relforge.finetune._feature_cache import FeatureCache
+from relforge.finetune._metrics import grade_metrics
+from relforge.grades import GradeScale
+from relforge.logs import get_logger, log_event
+from relforge.tiers import (
+    PROBE_FILE,
+    Pair,
+    ProbeHead,
     PromptEncoder,
+    TierDescriptor,
     count_layers,
     feature_key,
     layer_index,
 )
-from relforge.finetune._metrics import grade_metrics
-from relforge.grades import GradeScale
-from relforge.logs import get_logger, log_event
-from relforge.tiers import Pair, Scores, TierDescriptor, TierScorer, ordinal_to_probs, softmax
 
 log = get_logger("finetune.probe")
 
-HEAD_FILE = "probe_head.safetensors"
-PROBE_FILE = "probe.json"
-
-
-@dataclass
-class ProbeHead:
-    """A linear head on standardised features.
-
-    Attributes:
-        head: ``softmax`` (``weight`` ``(K, H)``, ``bias`` ``(K,)``) or ``ordinal``
-            (``weight`` ``(1, H)``, ``bias`` ``(K - 1,)``: CORAL).
-        mean, std: the standardisation, ``(H,)``.
-    """
-
-    head: str
-    mean: np.ndarray
-    std: np.ndarray
-    weight: np.ndarray
-    bias: np.ndarray
-
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.std
-        return z @ self.weight.T.astype(np.float64) + self.bias.astype(np.float64)
-
-    def probs(self, features: np.ndarray) -> np.ndarray:
-        """Grade probabilities, ``(n, K)``."""
-        raw = self.logits(features)
-        return ordinal_to_probs(raw) if self.head == "ordinal" else softmax(raw)
-
-    def save(self, folder: str | Path) -> Path:
-        from safetensors.numpy import save_file
-
-        path = Path(folder) / HEAD_FILE
-        arrays = {k: np.ascontiguousarray(getattr(self, k), dtype=np.float32) for k in ("mean", "std", "weight", "bias")}
-        save_file(arrays, str(path), metadata={"head": self.head})
-        return path
-
-    @classmethod
-    def load(cls, folder: str | Path) -> ProbeHead:
-        from safetensors import safe_open
-
-        path = Path(folder) / HEAD_FILE
-        if not path.is_file():
-            raise ModelError(f"{folder}: no {HEAD_FILE}")
-        with safe_open(str(path), framework="numpy") as f:
-            head = (f.metadata() or {}).get("head")
-            arrays = {k: f.get_tensor(k) for k in ("mean", "std", "weight", "bias")}
-        if head not in ("softmax", "ordinal"):
-            raise ModelError(f"{path}: unknown head {head!r}")
-        return cls(head=head, **arrays)
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,82 +144,6 @@ def select_probe_head(
     return best, {"l2": chosen["l2"], "calib_best": {k: chosen[k] for k in ("accuracy", "macro_f1", "qwk")}, "tried": tried}
 
 
-class ProbeScorer(TierScorer):
-    """A probe tier: the frozen LLM's features of each pair, read by the trained head.
-
-    Args:
-        folder: the probe folder (``relforge_tier.json`` with backend ``probe``).
-        scale: the grade scale (must match the descriptor's).
-        models: how to resolve the descriptor's ``base_model`` (default: ``ModelsConfig()``).
-        base: the LLM folder, overriding the descriptor's reference.
-        name: the model's name in the ``labels`` table (default: the folder's name).
-        batch_size: prompts per forward pass (default: the probe's).
-        device: torch device.
-        cost_per_second: price of one second; a pair's cost is its share of the batch time.
-
-    Example:
-        >>> scorer = ProbeScorer("models/tier2", ESCI)                     # doctest: +SKIP
-        >>> scorer.score([Pair("red shoes", "Trail shoe, red")]).probs.shape  # doctest: +SKIP
-        (1, 4)
-    """
-
-    backend = "probe"
-
-    def __init__(
-        self,
-        folder: str | Path,
-        scale: GradeScale,
-        models: ModelsConfig | None = None,
-        base: str | Path | None = None,
-        name: str | None = None,
-        batch_size: int | None = None,
-        device: str = "cpu",
-        cost_per_second: float = 1.0,
-    ):
-        from relforge.tiers import resolve_model_ref
-
-        folder = Path(folder)
-        super().__init__(scale, name or folder.name)
-        descriptor = TierDescriptor.load(folder)
-        if descriptor is None or descriptor.backend != "probe":
-            raise ModelError(f"{folder}: not a probe folder (relforge_tier.json with backend `probe`)")
-        if descriptor.grade_scale.names != scale.names:
-            raise ModelError(f"{folder}: trained on grades {descriptor.grade_scale.names}, the data's are {scale.names}")
-        try:
-            spec = json.loads((folder / PROBE_FILE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelError(f"{folder}: no {PROBE_FILE}") from None
-        self.head = ProbeHead.load(folder)
-        if self.head.head != descriptor.head:
-            raise ModelError(f"{folder}: descriptor says head {descriptor.head}, {HEAD_FILE} holds {self.head.head}")
-        base_folder = Path(base) if base is not None else resolve_model_ref(descriptor.base_model, models or ModelsConfig())
-        self.key = feature_key(spec["pooling"], int(spec["layer"]))
-        self.encoder = PromptEncoder(
-            base_folder, scale, layers=[int(spec["layer"])], poolings=[spec["pooling"]],
-            max_length=int(spec["max_length"]), batch_size=batch_size or int(spec.get("batch_size", 8)),
-            prompt=descriptor.prompt, device=device,
-        )
-        if self.encoder.n_layers != int(spec["n_layers"]):
-            raise ModelError(
-                f"{folder}: the probe was trained on a {spec['n_layers']}-layer model, "
-                f"{base_folder} has {self.encoder.n_layers} layers"
-            )
-        self.cost_per_second = cost_per_second
-
-    def score(self, pairs: Sequence[Pair]) -> Scores:
-        n = len(pairs)
-        probs = np.full((n, self.scale.n), np.nan, dtype=np.float32)
-        if n == 0:
-            return Scores(probs, np.zeros(0, dtype=bool), np.zeros(0, dtype=np.float32))
-        feats = self.encoder.encode(pairs, f"{self.name}: probe")
-        failed = feats["failed"].copy()
-        ok = ~failed
-        if ok.any():
-            probs[ok] = self.head.probs(feats[self.key][ok])
-        errors = ["the prompt does not fit max_length" if f else None for f in failed]
-        return Scores(probs, failed, (feats["seconds"] * self.cost_per_second).astype(np.float32), errors)
-
-
 def save_probe(
     folder: str | Path,
     head: ProbeHead,
@@ -280,17 +153,19 @@ def save_probe(
     n_layers: int,
     pooling: str,
     max_length: int,
-    batch_size: int = 8,
+    batch_size: int = 16,
     extra: dict | None = None,
 ) -> Path:
-    """Write a probe tier folder: descriptor, ``probe.json`` and the head's weights."""
+    """Write a probe tier folder: descriptor (with the prompt length it was trained at),
+    ``probe.json`` and the head's weights."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     head.save(folder)
     spec = {"layer": layer, "n_layers": n_layers, "pooling": pooling, "max_length": max_length,
             "batch_size": batch_size, **(extra or {})}
     (folder / PROBE_FILE).write_text(json.dumps(spec, indent=2), encoding="utf-8")
-    TierDescriptor(backend="probe", head=head.head, grade_scale=scale, base_model=base_ref).save(folder)
+    TierDescriptor(backend="probe", head=head.head, grade_scale=scale, base_model=base_ref,
+                   max_length=max_length).save(folder)
     return folder
 
 
@@ -326,12 +201,17 @@ def train_probe(
     head = head or cfg.head
     started = time.perf_counter()
     layer = layer_index(cfg.probe_layer, count_layers(base))
-    encoder = PromptEncoder(base, scale, layers=[layer], poolings=[cfg.probe_pooling],
-                            max_length=cfg.llm_max_length, batch_size=cfg.llm_batch_size)
+    settings = {"layers": [layer], "poolings": [cfg.probe_pooling], "max_length": cfg.llm_max_length,
+                "batch_size": cfg.llm_batch_size}
+    # train: the features only (the forward stops at the probe's layer); calib: also the
+    # zero-shot grade logits (every layer), the starting point the probe must beat
+    train_encoder = PromptEncoder(base, scale, logits=False, **settings)
+    calib_encoder = PromptEncoder(base, scale, logits=True, **settings)
     cache = FeatureCache(cache_dir)
     key = feature_key(cfg.probe_pooling, layer)
-    train_f = cache.get(encoder, train_pairs, "probe features (train)")
-    calib_f = cache.get(encoder, calib_pairs, "probe features (calib)")
+    train_f = cache.get(train_encoder, train_pairs, "probe features (train)")
+    calib_f = cache.get(calib_encoder, calib_pairs, "probe features (calib)")
+    encoder = calib_encoder
     feature_seconds = time.perf_counter() - started
     ok_t, ok_c = ~train_f["failed"], ~calib_f["failed"]
     fit_start = time.perf_counter()

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from relforge.bus import DataBus, fingerprint
 from relforge.config import RelforgeConfig
+from relforge.errors import ConfigError
 from relforge.finetune._base import base_reference
 from relforge.finetune._data import load_graded_pairs, sample_per_query
 from relforge.logs import get_logger, log_event
@@ -45,7 +45,7 @@ def mode_for(backend: str, llm_mode: str) -> str:
 
 def _tier_fingerprint(inputs: dict[str, str], config: RelforgeConfig, tier: str, mode: str, ref: str) -> str:
     settings = {
-        "finetune": config.finetune.model_dump(mode="json", exclude={"torch_threads"}),
+        "finetune": config.finetune.model_dump(mode="json", exclude={"tiers"}),
         "mode": mode,
         "base": ref,
         "spec": config.tiers.spec(tier).model_dump(mode="json", include={"backend", "prompt"}),
@@ -70,7 +70,7 @@ def run_finetune_tiers(
     Example:
         >>> run_finetune_tiers(DataBus("runs/esci"), load_config())        # doctest: +SKIP
     """
-    from relforge.ingest import read_grade_scale
+    from relforge.grades import read_grade_scale
 
     cfg = config.finetune
     scale = read_grade_scale(bus)
@@ -78,8 +78,11 @@ def run_finetune_tiers(
     train = sample_per_query(train, cfg.max_train_pairs, cfg.seed)
     calib = load_graded_pairs(bus, "calib", cfg.item_field, scale.n)
     inputs = bus.input_digests("catalog", "queries", "judgments")
-    with _torch_threads(cfg.torch_threads):
-        reports = _finetune_each(bus, config, tiers or config.tiers.names, scale, train, calib, inputs, progress)
+    names = tiers or cfg.tiers or config.tiers.names
+    unknown = [t for t in names if t not in config.tiers.names]
+    if unknown:
+        raise ConfigError(f"finetune.tiers: {unknown} are not in tiers.names {config.tiers.names}")
+    reports = _finetune_each(bus, config, names, scale, train, calib, inputs, progress)
     summary = {
         "grade_scale": scale.names,
         "train_pairs": len(train),
@@ -89,22 +92,36 @@ def run_finetune_tiers(
     }
     bus.write_json(REPORT_JSON, summary)
     bus.write_text(REPORT_MD, report_markdown(summary))
+    summary["decided"] = "; ".join(_decision(name, r, cfg.select_metric) for name, r in reports.items())
     return summary
 
 
-@contextmanager
-def _torch_threads(n: int | None):
-    if n is None:
-        yield
-        return
-    import torch
+def _decision(name: str, report: dict, metric: str) -> str:
+    """One tier's outcome in a few words, e.g. ``tier1 cross-encoder calib qwk 0.21``."""
+    best = report.get("calib_best") or {}
+    text = f"{name} {report.get('mode', '')}"
+    if metric in best:
+        text += f" calib {metric} {best[metric]:.2f}"
+    if report.get("warning"):
+        text += " (WARNING: " + report["warning"] + ")"
+    return text + (" (reused)" if report.get("reused") else "")
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+
+def check_against_start(report: dict, metric: str) -> str | None:
+    """Why a fine-tuned tier is no better on calib than where it started, or ``None``.
+
+    The start is the untrained head (cross-encoder) or the zero-shot grade tokens (probe); a
+    ``metric`` of zero or less (QWK: no better than a constant) counts as no signal.
+    """
+    start = report.get("calib_before") or report.get("calib_zero_shot")
+    best = report.get("calib_best")
+    if not best or metric not in best:
+        return None
+    if start and metric in start and best[metric] < start[metric]:
+        return f"calib {metric} {best[metric]:.3f} is below the tier's starting point {start[metric]:.3f}"
+    if metric == "qwk" and best[metric] <= 0:
+        return f"calib qwk {best[metric]:.3f}: no better than a constant answer"
+    return None
 
 
 def _finetune_each(bus, config, names, scale, train, calib, inputs, progress) -> dict[str, dict]:
@@ -144,6 +161,10 @@ def _finetune_each(bus, config, names, scale, train, calib, inputs, progress) ->
 
                 report = finetune_lora(base, train, calib, out, scale, cfg, base_ref=ref, progress=progress)
             report = {"tier": name, "backend": spec.backend, "base_model": ref, "fingerprint": fp, **report}
+            warning = check_against_start(report, cfg.select_metric)
+            if warning:
+                report["warning"] = warning
+                log_event(log, f"tier {name}: fine-tuning did not beat its start: {warning}", level=30, tier=name)
             (out / TIER_REPORT).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
             report["uri"] = bus.put_dir(out, target)
         reports[name] = report
@@ -186,6 +207,8 @@ def report_markdown(summary: dict) -> str:
             detail = (f"calib loss {r.get('calib_loss_before')} -> {r.get('calib_loss_best')}, "
                       f"steps {r.get('steps')}, trainable {r.get('trainable_parameters')}")
             seconds = r.get("seconds")
+        if r.get("warning"):
+            detail += f"; **WARNING: {r['warning']}**"
         reused = " (reused)" if r.get("reused") else ""
         lines.append(
             f"| {name}{reused} | {mode} | {r.get('head', 'grade-tokens')} | {r.get('base_model')} | "

@@ -1,16 +1,15 @@
 """``python -m relforge.ingest esci --out URI``: the ingest commands with the default configuration."""
 
-from rich.console import Console
-
 from relforge.errors import RelforgeError
 from relforge.ingest.cli import app
+from relforge.logs import print_error
 
 
 def main() -> None:
     try:
         app()
     except RelforgeError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         raise SystemExit(2) from None
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from relforge.bus import DataBus, Manifest, fingerprint
-from relforge.grades import GradeScale
-from relforge.ingest._grades import GRADE_SCALE_KEY
+from relforge.errors import ReplaceRefusedError
+from relforge.grades import GRADE_SCALE_KEY, GradeScale
 from relforge.ingest._tables import IngestedTables
 from relforge.logs import get_logger, log_event
 
@@ -38,6 +38,27 @@ def already_ingested(bus: DataBus, inputs: dict[str, str], config_hash: str) -> 
     return manifests
 
 
+def check_origin(bus: DataBus, origin: str, replace: bool) -> None:
+    """Refuse to replace ingested tables that came from other inputs, unless ``replace``.
+
+    ``origin`` names where tables come from (``esci-us-150``, or ``files:`` and the files'
+    names); new contents of the same files, or other split or ingest settings, are a rerun
+    of the same origin and replace the tables.
+
+    Raises:
+        ReplaceRefusedError: naming both origins and how to replace.
+    """
+    for name in TABLES:
+        if not bus.is_committed(name):
+            continue
+        existing = bus.manifest(name).metadata.get("origin")
+        if existing is not None and existing != origin and not replace:
+            raise ReplaceRefusedError(
+                f"{bus.uri(name)}: holds tables ingested from {existing}, not from {origin}; refusing to "
+                "replace them (use another run URI, or pass --replace / --set ingest.replace=true)"
+            )
+
+
 def write_tables(
     bus: DataBus,
     tables: IngestedTables,
@@ -46,12 +67,16 @@ def write_tables(
     inputs: dict[str, str],
     config_hash: str,
     metadata: dict[str, Any] | None = None,
+    replace: bool = False,
 ) -> dict[str, Manifest]:
     """Commit catalog, queries and judgments, each with the grade scale in its metadata.
 
     Call only with validated tables: a table is committed whole or not at all, and an earlier
-    committed table at the same URI stays readable until its replacement is committed.
+    committed table at the same URI stays readable until its replacement is committed. Tables
+    from another origin (``metadata["origin"]``) are replaced only with ``replace``.
     """
+    if metadata and "origin" in metadata:
+        check_origin(bus, metadata["origin"], replace)
     log_event(
         log, "validated", catalog=tables.catalog.num_rows, queries=tables.queries.num_rows,
         judgments=tables.judgments.num_rows,

@@ -1,4 +1,4 @@
-"""Ingest of the shipped ESCI-150 data (``data/esci-us-150``, see its README.md).
+"""Ingest of the shipped ESCI-150 data (package data ``relforge/data/esci-us-150``; see its README).
 
 The files are the OpenSearch Search Relevance Workbench's ESCI sample: a query set (query
 texts only), judgments by query text and ASIN with the ratings ``0.000`` / ``1.000`` /
@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
 
-import relforge
 from relforge.bus import DataBus, Manifest
 from relforge.config import RelforgeConfig
 from relforge.errors import InputError
@@ -44,12 +44,17 @@ def _has_data(folder: Path) -> bool:
     return all((folder / f).is_file() for f in FILES)
 
 
+def packaged_esci_dir() -> Path:
+    """The ESCI-150 folder installed with relforge (package data of the wheel or the checkout)."""
+    return Path(os.fspath(resources.files("relforge").joinpath("data", DATA_NAME)))
+
+
 def find_esci_dir(data_dir: str | Path | None = None) -> Path:
     """The folder holding the ESCI-150 files.
 
     Looked for, in order: ``data_dir``; ``$RELFORGE_DATA`` (the folder itself, or a folder
-    holding ``esci-us-150``); ``data/esci-us-150`` in the checkout relforge runs from; and
-    ``data/esci-us-150`` under the current directory.
+    holding ``esci-us-150``); the copy installed with relforge (:func:`packaged_esci_dir`).
+    The working directory plays no part.
 
     Raises:
         InputError: when none of them holds the files.
@@ -64,8 +69,7 @@ def find_esci_dir(data_dir: str | Path | None = None) -> Path:
     env = os.environ.get("RELFORGE_DATA")
     if env:
         candidates += [Path(env).expanduser(), Path(env).expanduser() / DATA_NAME]
-    package_root = Path(relforge.__file__).resolve().parents[2]
-    candidates += [package_root / "data" / DATA_NAME, Path.cwd() / "data" / DATA_NAME]
+    candidates.append(packaged_esci_dir())
     for folder in candidates:
         if _has_data(folder):
             return folder
@@ -185,7 +189,7 @@ def load_esci(folder: Path, config: RelforgeConfig) -> IngestedTables:
 
 
 def ingest_esci(
-    bus: DataBus, config: RelforgeConfig, data_dir: str | Path | None = None
+    bus: DataBus, config: RelforgeConfig, data_dir: str | Path | None = None, *, replace: bool | None = None
 ) -> dict[str, Manifest]:
     """Ingest ESCI-150: write ``catalog``, ``queries`` and ``judgments`` to ``bus``.
 
@@ -197,6 +201,8 @@ def ingest_esci(
         bus: where to write.
         config: the run's configuration (sections ``ingest`` and ``split``).
         data_dir: the ESCI-150 folder; default: see :func:`find_esci_dir`.
+        replace: replace tables at ``bus`` that came from other inputs (default:
+            ``config.ingest.replace``); without it they are refused.
 
     Returns:
         The three manifests, by table name.
@@ -216,5 +222,6 @@ def ingest_esci(
     tables = load_esci(folder, config)
     return write_tables(
         bus, tables, ESCI, inputs=inputs, config_hash=config_hash,
-        metadata={"source": "esci-us-150"},
+        metadata={"source": "esci-us-150", "origin": "esci-us-150"},
+        replace=config.ingest.replace if replace is None else replace,
     )

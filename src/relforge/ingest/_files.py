@@ -138,6 +138,11 @@ def load_files(
     )
 
 
+def origin_of(paths: dict[str, str | Path | None]) -> str:
+    """Where ingested tables come from: ``files:`` and each role's file name."""
+    return "files:" + ",".join(f"{role}={Path(str(p)).name}" for role, p in paths.items() if p is not None)
+
+
 def ingest_files(
     bus: DataBus,
     config: RelforgeConfig,
@@ -150,6 +155,7 @@ def ingest_files(
     mapping: dict[str, str] | None = None,
     score_bins: Sequence[float] | None = None,
     encoding: str | None = None,
+    replace: bool | None = None,
 ) -> dict[str, Manifest]:
     """Ingest a catalog, queries and (optionally) judgments from Parquet, JSON Lines or CSV.
 
@@ -171,6 +177,8 @@ def ingest_files(
         score_bins: ``len(grades) - 1`` ascending thresholds turning numeric scores into
             grades (``[1.5, 2.5]``: below 1.5 is grade 0, below 2.5 grade 1, else grade 2).
         encoding: text encoding of CSV / JSON files (default ``config.ingest.encoding``).
+        replace: replace tables at ``bus`` that came from other inputs (default:
+            ``config.ingest.replace``); without it they are refused.
 
     Returns:
         The three manifests, by table name.
@@ -211,5 +219,6 @@ def ingest_files(
     )
     return write_tables(
         bus, tables, scale, inputs=inputs, config_hash=config_hash,
-        metadata={"source": "files"},
+        metadata={"source": "files", "origin": origin_of(paths)},
+        replace=config.ingest.replace if replace is None else replace,
     )

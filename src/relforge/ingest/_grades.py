@@ -16,13 +16,9 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from relforge.bus import DataBus
-from relforge.errors import ConfigError, NotCommittedError
+from relforge.errors import ConfigError
 from relforge.grades import GradeScale
 from relforge.ingest._source import Source, is_scalar
-
-#: The manifest metadata key of the grade scale, on the catalog, queries and judgments tables.
-GRADE_SCALE_KEY = "grade_scale"
 
 
 class GradeMapper:
@@ -143,22 +139,3 @@ def _number(value: object) -> float | None:
 
 def _hashable(value: object) -> object:
     return tuple(value) if isinstance(value, list) else value
-
-
-def read_grade_scale(bus: DataBus) -> GradeScale:
-    """The grade scale that ingest recorded with the tables on ``bus``.
-
-    Read from the judgments manifest (``metadata["grade_scale"]``), else from the queries
-    or catalog manifest.
-
-    Raises:
-        NotCommittedError: when no ingested table is committed on the bus.
-    """
-    for table in ("judgments", "queries", "catalog"):
-        if bus.is_committed(table):
-            meta = bus.manifest(table).metadata
-            if GRADE_SCALE_KEY in meta:
-                return GradeScale.model_validate(meta[GRADE_SCALE_KEY])
-    raise NotCommittedError(
-        f"{bus.root}: no grade scale found; ingest the data first (relforge ingest ...)"
-    )

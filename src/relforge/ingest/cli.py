@@ -41,9 +41,9 @@ _FILES_HELP = (
 
 
 def _config():
-    from relforge.cli import state
+    from relforge.config import active
 
-    return state.config
+    return active()
 
 
 def _split_floats(text: str | None, option: str) -> list[float] | None:
@@ -79,8 +79,9 @@ def esci(
     out: Annotated[str, typer.Option("--out", help="the run's URI: a local folder or s3://bucket/prefix")],
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="the ESCI-150 folder (default: data/esci-us-150 of the checkout, or $RELFORGE_DATA)"),
+        typer.Option(help="the ESCI-150 folder (default: $RELFORGE_DATA, else the copy installed with relforge)"),
     ] = None,
+    replace: Annotated[bool, typer.Option(help="replace tables at --out that came from other inputs")] = False,
 ) -> None:
     """Ingest the shipped ESCI-150 data (150 queries, 6,678 judged pairs, 6,764 products).
 
@@ -90,7 +91,7 @@ def esci(
 
     config = _config()
     bus = DataBus(out, config.bus)
-    _report(bus, ingest_esci(bus, config, data_dir))
+    _report(bus, ingest_esci(bus, config, data_dir, replace=replace or None))
 
 
 @app.command("files", help=_FILES_HELP)
@@ -110,6 +111,7 @@ def files(
     encoding: Annotated[
         str | None, typer.Option(help="text encoding of CSV / JSON files, e.g. latin-1 (default: ingest.encoding)")
     ] = None,
+    replace: Annotated[bool, typer.Option(help="replace tables at --out that came from other inputs")] = False,
 ) -> None:
     from relforge.ingest import ingest_files, parse_mapping, parse_score_bins
 
@@ -123,5 +125,6 @@ def files(
         mapping=parse_mapping(map_ or []),
         score_bins=parse_score_bins(score_bins),
         encoding=encoding,
+        replace=replace or None,
     )
     _report(bus, manifests)

@@ -27,9 +27,26 @@ _EXPORTS = {
     "mining_report": "relforge.mine._report",
     "register_channel": "relforge.mine.channels",
     "render_markdown": "relforge.mine._report",
+    "mine_step": "relforge.mine._run",
     "run_mine": "relforge.mine._run",
     "sample_negatives": "relforge.mine._candidates",
     "write_report": "relforge.mine._report",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+from relforge.step_spec import Output, Resources, StepSpec  # noqa: E402
+
+#: The pipeline step of this package (see relforge.steps).
+STEP = StepSpec(
+    name="mine",
+    run="relforge.mine._run:mine_step",
+    summary="Retrieve candidates with every configured channel (BM25, character n-grams, dense) and write "
+    "candidates: per (query, item) each channel's rank and score, and a bucket from their agreement.",
+    reads=("catalog", "queries", "packaged-models"),
+    writes=("candidates",),
+    section="mine",
+    outputs=(Output("report", "Markdown", "reports/mining.md"),),
+    resources=Resources(cpu="4", memory="16Gi"),
+    stability="beta",
+)

@@ -37,7 +37,7 @@ def iter_table_parts(bus: DataBus, name: str, columns: list[str] | None = None) 
 
 def grade_scale_of(bus: DataBus, judgments: pa.Table) -> GradeScale:
     """The grade scale ingest recorded with the tables, else grades named by their number."""
-    from relforge.ingest import read_grade_scale
+    from relforge.grades import read_grade_scale
 
     try:
         return read_grade_scale(bus)

@@ -150,3 +150,13 @@ def _mine_shards(
         )
         writer.write(i, table)
         log_event(log, "shard", shard=i, queries=hi - lo, rows=table.num_rows, **{f"{k}_s": round(v, 2) for k, v in seconds.items()})
+
+
+def mine_step(bus: DataBus, config: RelforgeConfig) -> dict:
+    """Step ``mine``: :func:`run_mine`, summarised (rows per bucket) for the step record."""
+    manifest = run_mine(bus, config)
+    report = bus.read_json("reports/mining.json")
+    buckets = {b: v["rows"] for b, v in report["buckets"].items()}
+    sizes = ", ".join(f"{b} {n:,}" for b, n in buckets.items())
+    return {"candidates": manifest.rows, "buckets": buckets,
+            "decided": f"{manifest.rows:,} candidates for {report['queries']:,} queries ({sizes})"}

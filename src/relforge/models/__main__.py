@@ -1,7 +1,7 @@
 """``python -m relforge.models``: the ``relforge models`` commands on their own."""
 
-from relforge.cli import console
 from relforge.errors import RelforgeError
+from relforge.logs import print_error
 from relforge.models.cli import app
 
 
@@ -9,7 +9,7 @@ def main() -> None:
     try:
         app()
     except RelforgeError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         raise SystemExit(2) from None
 
 

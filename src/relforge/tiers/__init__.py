@@ -1,59 +1,71 @@
-"""Tiers: scorers that turn (query, item) pairs into calibrated-ready class probabilities.
+"""Tiers: scorers that turn (query, item) pairs into grade probabilities; every tier model's
+forward pass lives here, written once.
 
 One interface (:class:`TierScorer`: pairs in, one probability per grade out, a cost per pair)
-and four backends: ``cross-encoder`` (:class:`CrossEncoderScorer`), ``causal-lm``
-(:class:`CausalLMScorer`), ``tgi`` (:class:`TGIScorer`) and ``openai`` (:class:`OpenAIScorer`);
-:func:`load_scorer` builds one from a tier's configuration.
+and its backends: ``cross-encoder`` (:class:`CrossEncoderScorer`), ``causal-lm``
+(:class:`CausalLMScorer`, and :class:`ProbeScorer` for a probe folder), ``tgi``
+(:class:`TGIScorer`) and ``openai`` (:class:`OpenAIScorer`); :func:`load_scorer` builds one
+from a tier's configuration. :class:`PromptedLM` is the one forward pass of a local causal LM
+(shared prompt prefix computed once, only the layers needed); :class:`PromptEncoder` reads
+features for the probes; :class:`PromptBuilder` renders and fits the prompts for local and
+remote backends alike.
+
+The backends import torch, transformers and huggingface_hub only when they are used.
 """
 
-from relforge.tiers._prompts import (
-    Prompt,
-    fit_prompt,
-    grade_token_ids,
-    load_prompt,
-    prompt_token_ids,
-    render_prompt,
-    server_prompt_text,
-)
-from relforge.tiers._scorer import Pair, Scores, TierScorer
+from relforge._lazy import lazy_exports
 
-__all__ = [
-    "Pair",
-    "Prompt",
-    "Scores",
-    "TierScorer",
-    "fit_prompt",
-    "grade_token_ids",
-    "load_prompt",
-    "prompt_token_ids",
-    "render_prompt",
-    "server_prompt_text",
-]
-
-from relforge.tiers._heads import DESCRIPTOR, TierDescriptor, ordinal_to_probs, softmax
-
-__all__ += ["DESCRIPTOR", "TierDescriptor", "ordinal_to_probs", "softmax"]
-
-# The backends import torch, transformers and huggingface_hub only when a scorer is built.
-from relforge.tiers._causal_lm import CausalLMScorer, load_tokenizer
-from relforge.tiers._cross_encoder import CrossEncoderScorer
-from relforge.tiers._factory import load_scorer, resolve_model_ref
-from relforge.tiers._openai import OpenAIScorer
-from relforge.tiers._remote import RemoteError, RemotePolicy, RemoteScorer
-from relforge.tiers._tgi import TGIScorer
-from relforge.tiers._top_tokens import TopToken, grade_probs_from_top
-
-__all__ += [
-    "CausalLMScorer",
-    "CrossEncoderScorer",
-    "OpenAIScorer",
-    "RemoteError",
-    "RemotePolicy",
-    "RemoteScorer",
-    "TGIScorer",
-    "TopToken",
-    "grade_probs_from_top",
-    "load_scorer",
-    "load_tokenizer",
-    "resolve_model_ref",
-]
+_EXPORTS = {
+    # interface and heads
+    "Pair": "relforge.tiers._scorer",
+    "Scores": "relforge.tiers._scorer",
+    "TierScorer": "relforge.tiers._scorer",
+    "DESCRIPTOR": "relforge.tiers._heads",
+    "TierDescriptor": "relforge.tiers._heads",
+    "head_probs": "relforge.tiers._heads",
+    "ordinal_to_probs": "relforge.tiers._heads",
+    "softmax": "relforge.tiers._heads",
+    # prompts
+    "FIELD_SEPARATOR": "relforge.tiers._prompts",
+    "Prompt": "relforge.tiers._prompts",
+    "PromptBuilder": "relforge.tiers._prompts",
+    "fit_fields": "relforge.tiers._prompts",
+    "grade_token_ids": "relforge.tiers._prompts",
+    "load_prompt": "relforge.tiers._prompts",
+    "prompt_token_ids": "relforge.tiers._prompts",
+    "render_prompt": "relforge.tiers._prompts",
+    "server_prompt_text": "relforge.tiers._prompts",
+    # local models
+    "POOLINGS": "relforge.tiers._lm",
+    "PromptedLM": "relforge.tiers._lm",
+    "feature_key": "relforge.tiers._lm",
+    "layer_index": "relforge.tiers._lm",
+    "load_tokenizer": "relforge.tiers._lm",
+    "CausalLMScorer": "relforge.tiers._causal_lm",
+    "DEFAULT_LLM_MAX_LENGTH": "relforge.tiers._causal_lm",
+    "length_for": "relforge.tiers._causal_lm",
+    "prompt_for": "relforge.tiers._causal_lm",
+    "PromptEncoder": "relforge.tiers._features",
+    "count_layers": "relforge.tiers._features",
+    "HEAD_FILE": "relforge.tiers._probe",
+    "PROBE_FILE": "relforge.tiers._probe",
+    "ProbeHead": "relforge.tiers._probe",
+    "ProbeScorer": "relforge.tiers._probe",
+    "CrossEncoderScorer": "relforge.tiers._cross_encoder",
+    "cross_encoder_inputs": "relforge.tiers._cross_encoder",
+    "length_buckets": "relforge.tiers._local",
+    "share_seconds": "relforge.tiers._local",
+    # remote servers
+    "OpenAIScorer": "relforge.tiers._openai",
+    "RemoteError": "relforge.tiers._remote",
+    "RemotePolicy": "relforge.tiers._remote",
+    "RemoteScorer": "relforge.tiers._remote",
+    "TGIScorer": "relforge.tiers._tgi",
+    "TopToken": "relforge.tiers._top_tokens",
+    "grade_probs_from_top": "relforge.tiers._top_tokens",
+    # from a configuration
+    "load_scorer": "relforge.tiers._factory",
+    "resolve_model_ref": "relforge.tiers._factory",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -22,8 +22,9 @@ import numpy as np
 from relforge.errors import ModelError
 from relforge.grades import GradeScale
 from relforge.logs import get_logger, log_event, track
-from relforge.tiers._heads import TierDescriptor, ordinal_to_probs, softmax
+from relforge.tiers._heads import TierDescriptor, head_probs
 from relforge.tiers._local import length_buckets, share_seconds
+from relforge.tiers._prompts import fit_fields
 from relforge.tiers._scorer import Pair, Scores, TierScorer
 
 _log = get_logger("tiers.cross_encoder")
@@ -59,6 +60,17 @@ def _head_of(folder: Path, descriptor: TierDescriptor | None, n_outputs: int, sc
     return head
 
 
+def cross_encoder_inputs(tokenizer, pairs: Sequence[Pair], max_length: int) -> list[tuple[str, str]]:
+    """The (query, item text) pairs as a cross-encoder reads them, in training and in scoring:
+    the item text cut by field (:func:`~relforge.tiers.fit_fields`) to the tokens the query
+    and the special tokens leave under ``max_length``."""
+    out = []
+    for p in pairs:
+        query_tokens = len(tokenizer(p.query, add_special_tokens=False)["input_ids"])
+        out.append((p.query, fit_fields(tokenizer, p.text, max_length - query_tokens - 3)))
+    return out
+
+
 def _refuse_causal_lm(folder: Path) -> None:
     """A causal LM folder would load as a randomly-headed classifier: refuse it by name."""
     config = folder / "config.json"
@@ -76,8 +88,10 @@ class CrossEncoderScorer(TierScorer):
         scale: the grade scale.
         name: the model's name in the ``labels`` table (default: the folder's name).
         batch_size: pairs per forward pass.
-        max_length: tokens per pair (longer pairs are truncated by the tokenizer).
-        device: torch device.
+        max_length: tokens per pair (default: the length the model was fine-tuned at, from its
+            ``relforge_tier.json``, else 256); a longer item text is cut by field
+            (:func:`~relforge.tiers.fit_fields`), then the tokenizer truncates what remains.
+        device: torch device (default: the run's compute device).
         cost_per_second: price of one second of this machine; a pair's cost is its share of
             its batch's wall time (by tokens) times this price.
 
@@ -95,12 +109,14 @@ class CrossEncoderScorer(TierScorer):
         scale: GradeScale,
         name: str | None = None,
         batch_size: int = 32,
-        max_length: int = 512,
-        device: str = "cpu",
+        max_length: int | None = None,
+        device: str | None = None,
         cost_per_second: float = 1.0,
     ):
         import torch
         from sentence_transformers import CrossEncoder
+
+        from relforge import compute
 
         folder = Path(folder)
         super().__init__(scale, name or folder.name)
@@ -108,8 +124,13 @@ class CrossEncoderScorer(TierScorer):
             raise ModelError(f"{folder}: no such model folder")
         descriptor = TierDescriptor.load(folder)
         _refuse_causal_lm(folder)
+        max_length = max_length or (descriptor.max_length if descriptor else None) or 256
+        settings = compute.current()
         try:
-            self.model = CrossEncoder(str(folder), device=device, max_length=max_length, local_files_only=True)
+            self.model = CrossEncoder(
+                str(folder), device=device or settings.device, max_length=max_length, local_files_only=True,
+                model_kwargs={"dtype": settings.torch_dtype},
+            )
         except (OSError, ValueError) as exc:
             raise ModelError(f"{folder}: not a cross-encoder model folder: {exc}") from exc
         self.head = _head_of(folder, descriptor, int(self.model.num_labels), scale)
@@ -117,10 +138,6 @@ class CrossEncoderScorer(TierScorer):
         self.max_length = max_length
         self.cost_per_second = cost_per_second
         self._identity = torch.nn.Identity()
-
-    def _to_probs(self, outputs: np.ndarray) -> np.ndarray:
-        outputs = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
-        return ordinal_to_probs(outputs) if self.head == "ordinal" else softmax(outputs)
 
     def score(self, pairs: Sequence[Pair]) -> Scores:
         n = len(pairs)
@@ -130,21 +147,22 @@ class CrossEncoderScorer(TierScorer):
         errors: list[str | None] = [None] * n
         if n == 0:
             return Scores(probs, failed, cost, errors)
+        fitted = cross_encoder_inputs(self.model.tokenizer, pairs, self.max_length)
         encoded = self.model.tokenizer(
-            [p.query for p in pairs], [p.text for p in pairs], truncation=True, max_length=self.max_length
+            [q for q, _ in fitted], [t for _, t in fitted], truncation=True, max_length=self.max_length
         )["input_ids"]
         tokens = [len(ids) for ids in encoded]
         for batch in track(length_buckets(tokens, self.batch_size), f"{self.name}: cross-encoder"):
             start = time.perf_counter()
             try:
                 outputs = self.model.predict(
-                    [(pairs[i].query, pairs[i].text) for i in batch],
+                    [fitted[i] for i in batch],
                     batch_size=len(batch),
                     activation_fn=self._identity,
                     convert_to_numpy=True,
                     show_progress_bar=False,
                 )
-                probs[batch] = self._to_probs(outputs)
+                probs[batch] = head_probs(outputs, self.head)
             except RuntimeError as exc:  # torch errors (out of memory, ...): the batch fails, the run goes on
                 log_event(_log, "batch failed", level=30, tier=self.name, pairs=len(batch), error=str(exc)[:200])
                 failed[batch] = True

@@ -63,9 +63,7 @@ def load_scorer(
     if descriptor is not None and descriptor.backend == "probe":
         if spec.backend != "causal-lm":
             raise ModelError(f"{folder}: a `probe` tier model is not served by the `{spec.backend}` backend")
-        from relforge.finetune._probe import (
-            ProbeScorer,  # a probe reads a local causal LM's features
-        )
+        from relforge.tiers._probe import ProbeScorer  # a probe reads a local causal LM's features
 
         return ProbeScorer(
             folder, scale, models=models_config, name=str(ref), batch_size=spec.batch_size,
@@ -92,7 +90,8 @@ def load_scorer(
             max_length=spec.max_length, device=spec.device, cost_per_second=spec.cost_per_second,
         )
 
-    from relforge.tiers._causal_lm import load_tokenizer, prompt_for
+    from relforge.tiers._causal_lm import length_for, prompt_for
+    from relforge.tiers._lm import load_tokenizer
     from relforge.tiers._remote import RemotePolicy
 
     if not spec.url:
@@ -103,7 +102,7 @@ def load_scorer(
         "tokenizer": load_tokenizer(folder),
         "prompt": prompt_for(folder, scale, spec.prompt),
         "policy": RemotePolicy.from_spec(spec),
-        "max_length": spec.max_length,
+        "max_length": length_for(folder, spec.max_length),
         "cost_per_request": spec.cost_per_request,
         "cost_per_second": spec.cost_per_second,
     }

@@ -30,6 +30,7 @@ class TierDescriptor(BaseModel):
     grade_scale: GradeScale
     base_model: str = ""
     prompt: str | None = None
+    max_length: int | None = None  # tokens per pair the model was fine-tuned at (scoring reads the same)
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / DESCRIPTOR
@@ -68,3 +69,14 @@ def ordinal_to_probs(cum_logits: np.ndarray) -> np.ndarray:
     lower = np.concatenate([exceed, np.zeros((n, 1))], axis=1)
     probs = np.clip(upper - lower, 0.0, 1.0)
     return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def head_probs(outputs: np.ndarray, head: str) -> np.ndarray:
+    """Grade probabilities from a classifier head's raw outputs.
+
+    Args:
+        outputs: ``(n, K)`` logits (``softmax``) or ``(n, K - 1)`` cumulative logits (``ordinal``).
+        head: ``softmax`` or ``ordinal``.
+    """
+    outputs = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    return ordinal_to_probs(outputs) if head == "ordinal" else softmax(outputs)

@@ -33,7 +33,7 @@ import numpy as np
 from relforge.errors import RelforgeError
 from relforge.grades import GradeScale
 from relforge.logs import get_logger, log_event, track
-from relforge.tiers._prompts import Prompt, fit_prompt, grade_token_ids, server_prompt_text
+from relforge.tiers._prompts import Prompt, PromptBuilder, grade_token_ids, server_prompt_text
 from relforge.tiers._scorer import Pair, Scores, TierScorer
 from relforge.tiers._top_tokens import TopToken, grade_probs_from_top
 
@@ -164,7 +164,8 @@ class RemoteScorer(TierScorer):
         prompt: the prompt (default: the scale's shipped prompt).
         policy: concurrency, timeout and retry settings.
         top_n: top tokens asked for per pair.
-        max_length: tokens per prompt; longer item texts are cut to fit.
+        max_length: tokens per prompt (the length the model was fine-tuned at); the item text
+            is cut by field to fit, exactly as the local backends cut it.
         cost_per_request: price of one request; unset: seconds times ``cost_per_second``.
         cost_per_second: price of one second of a request.
         seed: seed of the backoff jitter.
@@ -178,7 +179,7 @@ class RemoteScorer(TierScorer):
         prompt: Prompt | None = None,
         policy: RemotePolicy | None = None,
         top_n: int = 20,
-        max_length: int = 512,
+        max_length: int = 192,
         cost_per_request: float | None = None,
         cost_per_second: float = 1.0,
         seed: int = 0,
@@ -188,6 +189,7 @@ class RemoteScorer(TierScorer):
         super().__init__(scale, name)
         self.tokenizer = tokenizer
         self.prompt = prompt or load_prompt(scale.name)
+        self.builder = PromptBuilder(tokenizer, scale, self.prompt, max_length=max_length)
         self.grade_ids = grade_token_ids(tokenizer, scale, self.prompt)
         self.grade_texts = [tokenizer.decode([i]) for i in self.grade_ids]
         self.policy = policy or RemotePolicy()
@@ -233,8 +235,7 @@ class RemoteScorer(TierScorer):
         texts: list[str | None] = [None] * n
         for i, pair in enumerate(pairs):
             try:
-                rendered = fit_prompt(self.tokenizer, self.scale, pair.query, pair.text, self.prompt, self.max_length)
-                texts[i] = server_prompt_text(self.tokenizer, rendered)
+                texts[i] = server_prompt_text(self.tokenizer, self.builder.text(pair.query, pair.text))
             except RelforgeError as exc:
                 errors[i] = str(exc)
         todo = [i for i in range(n) if texts[i] is not None]

@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from relforge.errors import ModelError
+from relforge.index import IndexParams, IndexPlan, ItemIndex, plan_batch, plan_served
 from relforge.logs import track
 from relforge.mine.channels._base import Channel, has_words
 
@@ -92,84 +92,118 @@ class EmbeddingCache:
 
 
 class VectorIndex:
-    """Inner-product search over normalised vectors: exact (``IndexFlatIP``) up to
-    ``exact_max_items`` vectors, HNSW above.
+    """The dense channel's inner-product search over normalised vectors, on
+    :mod:`relforge.index`.
+
+    Two ways to build it:
+
+    - :meth:`prepare_batch` (what :class:`DenseChannel` does): a one-shot batch search.
+      The vectors go into an exact index at once; at the first search the kind is chosen by
+      the estimated cost of the whole search (:func:`relforge.index.plan_batch`: exact
+      search's measured rate against ANN build + search costs), for ``n_queries`` queries
+      or that first batch's size, whichever is larger. ``exact_max_items`` plays no part.
+    - :meth:`build`: a long-lived index (:func:`relforge.index.plan_served`): exact up to
+      ``exact_max_items`` vectors, HNSW above.
 
     Args:
-        exact_max_items: the largest catalog searched exactly.
+        exact_max_items: the largest index :meth:`build` makes exact (default:
+            ``IndexParams.served_exact_max_items``).
         hnsw_m: HNSW graph degree.
         ef_search: HNSW search breadth (raised to ``k`` when smaller).
         ef_construction: HNSW build breadth.
         blas_database_block: catalog vectors per BLAS block in exact search.
+        params: every other index parameter (:class:`relforge.index.IndexParams`); the
+            arguments above override its fields.
+
+    Example:
+        >>> vi = VectorIndex()
+        >>> vi.prepare_batch(np.eye(3, dtype=np.float32), positions=np.array([5, 7, 9]))
+        >>> vi.search(np.array([[0, 1, 0]], np.float32), k=2)[0][0, 0]
+        np.int64(7)
     """
 
     def __init__(
         self,
-        exact_max_items: int,
+        exact_max_items: int | None = None,
         hnsw_m: int = 32,
         ef_search: int = 128,
         ef_construction: int = 200,
         blas_database_block: int = 16_384,
+        params: IndexParams | None = None,
     ):
-        self.exact_max_items, self.hnsw_m = exact_max_items, hnsw_m
-        self.ef_search, self.ef_construction = ef_search, ef_construction
-        self.blas_database_block = blas_database_block
-        self._index: faiss.Index | None = None
-        self._positions = np.zeros(0, dtype=np.int64)
+        base = params or IndexParams()
+        self.params = base.with_(
+            hnsw_m=hnsw_m,
+            hnsw_ef_search=ef_search,
+            hnsw_ef_construction=ef_construction,
+            blas_database_block=blas_database_block,
+            served_exact_max_items=base.served_exact_max_items if exact_max_items is None else exact_max_items,
+            served_ann_kind="hnsw",
+        )
+        self.exact_max_items = self.params.served_exact_max_items
+        self._index: ItemIndex | None = None
+        self._pending_queries: int | None = None  # set while a batch plan waits for the first search
 
     @property
     def kind(self) -> str:
-        return "none" if self._index is None else type(self._index).__name__
+        """The faiss class of the index (``none`` before a build)."""
+        return "none" if self._index is None else self._index.faiss_class
+
+    @property
+    def plan(self) -> IndexPlan | None:
+        """The decision that chose the kind (``None`` before it is made)."""
+        return None if self._index is None else self._index.plan
 
     def build(self, vectors: np.ndarray, positions: np.ndarray | None = None) -> None:
-        """Index ``vectors`` (``(n, d)`` float32); ``positions`` maps index rows to catalog
-        positions (default: row ``i`` is item ``i``)."""
+        """Index ``vectors`` (``(n, d)`` float32) for long use: exact up to
+        ``exact_max_items``, HNSW above; ``positions`` maps index rows to catalog positions
+        (default: row ``i`` is item ``i``)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        n, d = vectors.shape
-        if n <= self.exact_max_items:
-            index = faiss.IndexFlatIP(d)
-        else:
-            index = faiss.IndexHNSWFlat(d, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = self.ef_construction
-        index.add(vectors)
-        self._index = index
-        self._positions = np.arange(n, dtype=np.int64) if positions is None else np.asarray(positions, np.int64)
+        plan = plan_served(len(vectors), vectors.shape[1], self.params)
+        self._index = ItemIndex.build(vectors, _positions(vectors, positions), kind=plan.kind, params=self.params, plan=plan)
+        self._pending_queries = None
+
+    def prepare_batch(
+        self, vectors: np.ndarray, positions: np.ndarray | None = None, n_queries: int | None = None
+    ) -> None:
+        """Hold ``vectors`` for a one-shot batch search of about ``n_queries`` queries; the
+        kind is chosen at the first :meth:`search` (see the class docstring)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._index = ItemIndex.build(vectors, _positions(vectors, positions), kind="exact", params=self.params)
+        self._pending_queries = n_queries or 0
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` catalog positions and inner products per vector (``-1`` / NaN padding)."""
         if self._index is None:
             raise RuntimeError("VectorIndex.search called before build")
-        n = vectors.shape[0]
-        out_idx = np.full((n, k), -1, dtype=np.int64)
-        out_scores = np.full((n, k), np.nan, dtype=np.float32)
-        kk = min(k, self._index.ntotal)
-        if n == 0 or kk == 0:
-            return out_idx, out_scores
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if isinstance(self._index, faiss.IndexHNSW):
-            self._index.hnsw.efSearch = max(self.ef_search, kk)
-            scores, rows = self._index.search(vectors, kk)
-        else:
-            scores, rows = self._flat_search(vectors, kk)
+        if self._pending_queries is not None and len(vectors):
+            self._choose_for_batch(vectors, k)
+        rows, scores = self._index.search(vectors, k)
         found = rows >= 0
-        out_idx[:, :kk] = np.where(found, self._positions[np.where(found, rows, 0)], -1)
-        out_scores[:, :kk] = np.where(found, scores, np.nan)
-        return out_idx, out_scores
+        positions = self._index.item_ids
+        return np.where(found, positions[np.where(found, rows, 0)], -1), scores
+
+    def _choose_for_batch(self, queries: np.ndarray, k: int) -> None:
+        exact = self._index
+        n_queries = max(self._pending_queries or 0, len(queries))
+        self._pending_queries = None
+        if len(exact) == 0:
+            return
+        stored = exact.stored_vectors()
+        plan = plan_batch(len(exact), n_queries, exact.dim, k, self.params, stored, queries)
+        if plan.kind == "exact":
+            exact.plan = plan
+            return
+        chosen = ItemIndex.build(stored, exact.item_ids, kind=plan.kind, params=self.params, plan=plan)
+        chosen.measure_recall(stored, queries)
+        self._index = chosen
 
 
-    def _flat_search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact search with faiss's BLAS path reading the catalog in larger blocks.
-
-        faiss multiplies query blocks by catalog blocks of 1,024 vectors by default; for a
-        shard's worth of queries (about 1,000) larger catalog blocks are markedly faster.
-        The process-wide setting is restored afterwards.
-        """
-        before = faiss.cvar.distance_compute_blas_database_bs
-        faiss.cvar.distance_compute_blas_database_bs = max(before, self.blas_database_block)
-        try:
-            return self._index.search(vectors, k)
-        finally:
-            faiss.cvar.distance_compute_blas_database_bs = before
+def _positions(vectors: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
+    if positions is None:
+        return np.arange(len(vectors), dtype=np.int64)
+    return np.asarray(positions, dtype=np.int64)
 
 
 class DenseChannel(Channel):
@@ -181,12 +215,15 @@ class DenseChannel(Channel):
 
     Args:
         encoder: texts -> normalised float32 vectors (see :func:`load_encoder`).
-        index: the vector index (see :class:`VectorIndex`).
+        index: the vector index (see :class:`VectorIndex`); the channel prepares it for a
+            one-shot batch search, so its kind is chosen by the cost of the search.
         batch_size: texts per encoder call (bounds memory for long query lists).
         cache: where item embeddings are kept between runs (``None``: not kept).
+        expected_queries: how many queries the run will search in all, when known (the
+            index kind is chosen for that much work; default: the first batch's size).
 
     Example:
-        >>> ch = DenseChannel(load_encoder(model_dir), VectorIndex(200_000))   # doctest: +SKIP
+        >>> ch = DenseChannel(load_encoder(model_dir), VectorIndex())   # doctest: +SKIP
     """
 
     name = "dense"
@@ -198,8 +235,10 @@ class DenseChannel(Channel):
         index: VectorIndex,
         batch_size: int = 1024,
         cache: EmbeddingCache | None = None,
+        expected_queries: int | None = None,
     ):
         self.encoder, self.vectors, self.batch_size, self.cache = encoder, index, batch_size, cache
+        self.expected_queries = expected_queries
 
     def _encode(self, texts: Sequence[str], what: str = "texts") -> np.ndarray:
         starts = range(0, len(texts), self.batch_size)
@@ -223,7 +262,7 @@ class DenseChannel(Channel):
 
     def index_vectors(self, vectors: np.ndarray, positions: np.ndarray | None = None) -> None:
         """Index precomputed item vectors (what :meth:`index` does after encoding)."""
-        self.vectors.build(vectors, positions)
+        self.vectors.prepare_batch(vectors, positions, self.expected_queries)
 
     def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(queries)
