@@ -61,8 +61,10 @@ def {step.component_name}({", ".join(args)}) -> str:
     """
     from relforge.steps import publish_outputs, run_step_json
 
-    record = run_step_json("{step.name}", run_uri, config_yaml{params})
-    publish_outputs("{step.name}", run_uri, config_yaml, {{{outputs}}})
+    try:
+        record = run_step_json("{step.name}", run_uri, config_yaml{params})
+    finally:  # a step that fails (e.g. a quality gate) still publishes what it wrote: its report says why
+        publish_outputs("{step.name}", run_uri, config_yaml, {{{outputs}}})
     return record
 '''
 

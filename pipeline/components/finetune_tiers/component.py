@@ -24,6 +24,8 @@ def finetune_tiers(run_uri: str, config_yaml: str, report: dsl.Output[dsl.Markdo
     """
     from relforge.steps import publish_outputs, run_step_json
 
-    record = run_step_json("finetune-tiers", run_uri, config_yaml, mode=mode, head=head, balance=balance, tier=tier, max_train_pairs=max_train_pairs)
-    publish_outputs("finetune-tiers", run_uri, config_yaml, {"report": report})
+    try:
+        record = run_step_json("finetune-tiers", run_uri, config_yaml, mode=mode, head=head, balance=balance, tier=tier, max_train_pairs=max_train_pairs)
+    finally:  # a step that fails (e.g. a quality gate) still publishes what it wrote: its report says why
+        publish_outputs("finetune-tiers", run_uri, config_yaml, {"report": report})
     return record

@@ -27,6 +27,8 @@ def ingest(run_uri: str, config_yaml: str, source: str = "", catalog: str = "", 
     """
     from relforge.steps import publish_outputs, run_step_json
 
-    record = run_step_json("ingest", run_uri, config_yaml, source=source, catalog=catalog, queries=queries, judgments=judgments, map=map, grades=grades, score_bins=score_bins, gains=gains, replace=replace)
-    publish_outputs("ingest", run_uri, config_yaml, {})
+    try:
+        record = run_step_json("ingest", run_uri, config_yaml, source=source, catalog=catalog, queries=queries, judgments=judgments, map=map, grades=grades, score_bins=score_bins, gains=gains, replace=replace)
+    finally:  # a step that fails (e.g. a quality gate) still publishes what it wrote: its report says why
+        publish_outputs("ingest", run_uri, config_yaml, {})
     return record

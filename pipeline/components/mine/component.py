@@ -19,6 +19,8 @@ def mine(run_uri: str, config_yaml: str, report: dsl.Output[dsl.Markdown]) -> st
     """
     from relforge.steps import publish_outputs, run_step_json
 
-    record = run_step_json("mine", run_uri, config_yaml)
-    publish_outputs("mine", run_uri, config_yaml, {"report": report})
+    try:
+        record = run_step_json("mine", run_uri, config_yaml)
+    finally:  # a step that fails (e.g. a quality gate) still publishes what it wrote: its report says why
+        publish_outputs("mine", run_uri, config_yaml, {"report": report})
     return record

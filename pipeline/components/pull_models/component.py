@@ -18,6 +18,8 @@ def pull_models(run_uri: str, config_yaml: str) -> str:
     """
     from relforge.steps import publish_outputs, run_step_json
 
-    record = run_step_json("pull-models", run_uri, config_yaml)
-    publish_outputs("pull-models", run_uri, config_yaml, {})
+    try:
+        record = run_step_json("pull-models", run_uri, config_yaml)
+    finally:  # a step that fails (e.g. a quality gate) still publishes what it wrote: its report says why
+        publish_outputs("pull-models", run_uri, config_yaml, {})
     return record
