@@ -8,7 +8,7 @@ RUN_DIR ?= runs/demo
 DEMO_CONFIG ?= configs/demo.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help install install-vllm demo test lint compile bench-mine bench-index images clean
+.PHONY: help install install-vllm demo test lint compile bench-mine bench-index bench-tiers images clean
 
 help:
 	@echo "make demo      run the pipeline on the shipped ESCI-150 data with the packaged models"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint      ruff"
 	@echo "make compile   compile the KFP pipeline to build/relforge.yaml"
 	@echo "make bench-mine  mining benchmark (100k items, 10k queries)"
+	@echo "make bench-tiers  tier throughput at the demo's settings beside the raw library calls and vLLM"
 	@echo "make bench-index  index benchmark: exact, HNSW, IVF-PQ (1M 384-d vectors, 10k queries)"
 	@echo "make images    build the CPU and GPU step images (needs a Docker engine)"
 
@@ -71,10 +72,11 @@ $(CHECKS_STAMP): $(CHECKS_REQUIREMENTS)
 	$(CHECKS_VENV)/bin/kubernetes-validate --version
 	touch $(CHECKS_STAMP)
 
-# The whole pipeline under KFP's local runner, then what the run holds.
+# The whole pipeline under KFP's local runner: one line per step, then where the reports are
+# (KFP's executor output goes to $(RUN_DIR)/_kfp/run-local.log). `relforge status --run $(RUN_DIR)`
+# shows every table afterwards.
 demo: $(STAMP)
 	$(BIN)/python -m pipeline run-local --run $(RUN_DIR) --config $(DEMO_CONFIG)
-	$(BIN)/relforge --config $(DEMO_CONFIG) status --run $(RUN_DIR)
 
 test: $(STAMP) $(VLLM_STAMP) $(CHECKS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -87,6 +89,10 @@ compile: $(STAMP)
 
 bench-mine: $(STAMP)
 	$(BIN)/python benchmarks/bench_mine.py
+
+bench-tiers: $(STAMP) $(VLLM_STAMP)
+	$(BIN)/relforge --config $(DEMO_CONFIG) models pull
+	$(BIN)/python benchmarks/bench_tiers.py --config $(DEMO_CONFIG)
 
 bench-index: $(STAMP)
 	$(BIN)/python benchmarks/bench_index.py

@@ -1,9 +1,12 @@
 """``python -m pipeline compile | run-local | submit``.
 
-- ``compile --out build/relforge.yaml``: the cluster pipeline spec (Kubernetes settings on).
+- ``compile --out build/relforge.yaml [--config cfg.yaml]``: the cluster pipeline spec
+  (Kubernetes settings on, from the configuration's ``cluster`` section).
 - ``run-local --run runs/demo [--config cfg.yaml]``: the same pipeline under KFP's local
   runner (``kfp.local.SubprocessRunner``, in this Python environment), on a local bus.
-- ``submit --host URL --run s3://bucket/prefix``: compile and start a run on Kubeflow Pipelines.
+- ``submit --host URL --run s3://bucket/prefix [--namespace NS] [--config configs/cluster.yaml]``:
+  compile and start a run on Kubeflow Pipelines (the same code as ``relforge submit``:
+  :func:`pipeline.submit.submit`).
 """
 
 from __future__ import annotations
@@ -21,14 +24,11 @@ def _config_yaml(path: str | None, overrides: list[str]) -> str:
     return config_to_yaml(load_config(path, overrides))
 
 
-def compile_pipeline(out: Path) -> Path:
-    from kfp import compiler
+def compile_pipeline(out: Path, settings=None) -> Path:
+    """The cluster pipeline at ``out``; ``settings``: the ``cluster`` section (default: its defaults)."""
+    from pipeline.submit import compile_pipeline as compile_for_cluster
 
-    from pipeline.pipeline import build_pipeline
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(cluster=True), package_path=str(out))
-    return out
+    return compile_for_cluster(out, settings)
 
 
 def run_local(run: str, config_yaml: str, screen=None) -> dict:
@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("generate", help="write the component folders from the step declarations")
     p_compile = sub.add_parser("compile", help="compile the cluster pipeline to YAML")
     p_compile.add_argument("--out", type=Path, default=Path("build/relforge.yaml"))
+    p_compile.add_argument("--config", help="YAML configuration file (its `cluster` section: images, GPU pool)")
+    p_compile.add_argument("--set", action="append", default=[], help="section.key=value override")
     for name in ("run-local", "submit"):
         p = sub.add_parser(name)
         p.add_argument("--run", required=True, help="the run's root on the data bus")
@@ -128,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--set", action="append", default=[], help="section.key=value override")
         if name == "submit":
             p.add_argument("--host", required=True, help="Kubeflow Pipelines API URL")
+            p.add_argument("--namespace", help="the KFP profile namespace (multi-user Kubeflow)")
             p.add_argument("--experiment", default="relforge")
+            p.add_argument("--run-name", help="the run's display name")
     args = parser.parse_args(argv)
 
     if args.cmd == "generate":
@@ -138,20 +142,24 @@ def main(argv: list[str] | None = None) -> int:
             print(path)
         return 0
     if args.cmd == "compile":
-        print(compile_pipeline(args.out))
+        from relforge.config import load_config
+
+        print(compile_pipeline(args.out, load_config(args.config, args.set).cluster))
     elif args.cmd == "run-local":
         run_local(args.run, _config_yaml(args.config, args.set))
     else:
-        import kfp
+        from pipeline.submit import submit
+        from relforge.config import load_config
+        from relforge.errors import RelforgeError
 
-        package = compile_pipeline(Path("build/relforge.yaml"))
-        client = kfp.Client(host=args.host)
-        result = client.create_run_from_pipeline_package(
-            str(package),
-            arguments={"run_uri": args.run, "config_yaml": _config_yaml(args.config, args.set)},
-            experiment_name=args.experiment,
-        )
-        print(json.dumps({"run_id": result.run_id}))
+        try:
+            done = submit(args.host, args.run, load_config(args.config, args.set), namespace=args.namespace,
+                          experiment=args.experiment, run_name=args.run_name)
+        except RelforgeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps({"run_id": done.run_id, "experiment": done.experiment, "url": done.url,
+                          "dropped": done.dropped}, indent=2))
     return 0
 
 

@@ -6,9 +6,10 @@ exchange data through the bus (``run_uri``), not through KFP artifacts, so the s
 definition runs under ``kfp.local`` on a laptop and on Kubeflow Pipelines in a cluster. The
 pipeline's parameters are ``run_uri``, ``config_yaml`` and every step parameter (an empty
 value leaves the configuration as it is). For a cluster, :func:`build_pipeline` adds the
-Kubernetes settings of each step's declaration: S3 credentials from a secret, CPU and memory
-(limits = requests, so a step's ``compute.threads: auto`` follows its CPU limit), retries,
-and for GPU steps a GPU, the GPU pool's node selector and toleration.
+Kubernetes settings of each step's declaration and of the configuration's ``cluster`` section
+(:class:`relforge.config.ClusterConfig`): the step image (CPU or GPU), S3 credentials from a
+secret, CPU and memory (limits = requests, so a step's ``compute.threads: auto`` follows its
+CPU limit), retries, and for GPU steps a GPU, the GPU pool's node selector and tolerations.
 """
 
 # No `from __future__ import annotations` here: KFP reads the real annotation objects.
@@ -17,16 +18,16 @@ import inspect
 
 from kfp import dsl
 
+from relforge.config import ClusterConfig, GpuPoolConfig
 from relforge.step_spec import StepSpec
 from relforge.steps import STEPS, upstream
 
-#: The Kubernetes secret with the S3 credentials (manifests/base/s3-credentials.example.yaml).
-S3_SECRET = "relforge-s3"
-_S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
-    "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
-}
+#: The default Kubernetes secret with the S3 credentials (``cluster.s3_secret``;
+#: manifests/base/s3-credentials.example.yaml).
+S3_SECRET = ClusterConfig.model_fields["s3_secret"].default
+_S3_ENV = {"AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY"}
+#: Only for S3 outside AWS: a secret without it is fine (optional).
+_S3_ENV_OPTIONAL = {"AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL"}
 #: Retries per step on a cluster: every step is safe to re-run (committed work is skipped).
 RETRIES = 2
 
@@ -37,10 +38,13 @@ def component_of(step: StepSpec):
     return getattr(module, step.component_name)
 
 
-def _for_cluster(task: dsl.PipelineTask, step: StepSpec, gpu_pool: dict | None) -> None:
+def _for_cluster(task: dsl.PipelineTask, step: StepSpec, settings: ClusterConfig) -> None:
     from kfp import kubernetes
 
-    kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env=_S3_ENV)
+    task.container_spec.image = settings.gpu_step_image if step.image == "gpu" else settings.step_image
+    kubernetes.use_secret_as_env(task, secret_name=settings.s3_secret, secret_key_to_env=_S3_ENV)
+    kubernetes.use_secret_as_env(task, secret_name=settings.s3_secret, secret_key_to_env=_S3_ENV_OPTIONAL,
+                                 optional=True)
     r = step.resources
     task.set_cpu_request(r.cpu).set_cpu_limit(r.cpu)
     task.set_memory_request(r.memory).set_memory_limit(r.memory)
@@ -49,21 +53,31 @@ def _for_cluster(task: dsl.PipelineTask, step: StepSpec, gpu_pool: dict | None) 
         kubernetes.add_pod_label(task, key, value)
     if r.gpu:
         task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(r.gpu)
-        pool = gpu_pool or {}
-        for key, value in (pool.get("node_selector") or {}).items():
+        for key, value in settings.gpu_pool.node_selector.items():
             kubernetes.add_node_selector(task, key, value)
-        toleration = pool.get("toleration") or {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-        kubernetes.add_toleration(task, **toleration)
+        for toleration in settings.gpu_pool.tolerations:
+            kubernetes.add_toleration(task, **toleration.model_dump(exclude_none=True))
 
 
-def build_pipeline(cluster: bool, gpu_pool: dict | None = None, steps: tuple[StepSpec, ...] = STEPS):
+def build_pipeline(
+    cluster: bool,
+    gpu_pool: GpuPoolConfig | dict | None = None,
+    steps: tuple[StepSpec, ...] = STEPS,
+    settings: ClusterConfig | None = None,
+):
     """The pipeline function; ``cluster=True`` adds each step's Kubernetes settings.
 
     Args:
-        cluster: add the Kubernetes settings (secret, resources, retries, GPU pool).
-        gpu_pool: ``{"node_selector": {...}, "toleration": {...}}`` for GPU steps.
+        cluster: add the Kubernetes settings (images, secret, resources, retries, GPU pool).
+        gpu_pool: the GPU pool for GPU steps, ``{"node_selector": {...}, "tolerations": [...]}``
+            (default: ``settings.gpu_pool``).
         steps: the steps (default: all declared ones).
+        settings: the configuration's ``cluster`` section (default: its defaults).
     """
+    settings = settings or ClusterConfig()
+    if gpu_pool is not None:
+        settings = settings.model_copy(update={"gpu_pool": GpuPoolConfig.model_validate(
+            gpu_pool.model_dump() if isinstance(gpu_pool, GpuPoolConfig) else gpu_pool)})
     params = [p for s in steps for p in s.params]
     names = ["run_uri", "config_yaml", *(p.identifier for p in params)]
 
@@ -80,7 +94,7 @@ def build_pipeline(cluster: bool, gpu_pool: dict | None = None, steps: tuple[Ste
             if before:
                 task.after(*before)
             if cluster:
-                _for_cluster(task, step, gpu_pool)
+                _for_cluster(task, step, settings)
             tasks[step.name] = task
 
     signature = [

@@ -48,3 +48,33 @@ def test_bad_config_is_one_clear_error(tmp_path):
     )
     assert proc.returncode == 2
     assert "mine.top_k" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _relforge(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "relforge", *args], capture_output=True, text=True, check=False, cwd=cwd)
+
+
+def test_version_is_printed():
+    from importlib.metadata import version
+
+    proc = _relforge("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"relforge {version('relforge')}"
+
+
+def test_status_of_a_run_that_does_not_exist_says_so(tmp_path):
+    proc = _relforge("status", "--run", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'nowhere'}: no relforge run there" in proc.stderr
+
+
+def test_a_bad_set_names_set_as_its_source(tmp_path):
+    proc = _relforge("--set", "mine.top_k=-3", "status", "--run", str(tmp_path))
+    assert proc.returncode == 2
+    assert '--set mine.top_k=-3: field "mine.top_k"' in proc.stderr and "defaults" not in proc.stderr
+
+
+def test_an_error_line_is_never_hard_wrapped(tmp_path):
+    long_dir = tmp_path / ("a-rather-long-folder-name-" * 4)
+    proc = _relforge("--config", str(long_dir / "config.yaml"), "status", "--run", str(tmp_path))
+    assert proc.returncode == 2
+    assert f"error: {long_dir / 'config.yaml'}: no such configuration file\n" == proc.stderr

@@ -257,3 +257,21 @@ def cached(root: Path, builder: Callable[..., Path], name: str, **kwargs) -> Pat
     if key not in _CACHE or not _CACHE[key].exists():
         _CACHE[key] = builder(Path(root) / name, **kwargs)
     return _CACHE[key]
+
+
+def tiny_bi_encoder(folder: str | Path, seed: int = 0, hidden_size: int = 32) -> Path:
+    """Save a tiny random sentence-transformers bi-encoder (the tiny BERT with mean pooling).
+
+    Returns:
+        The folder, loadable by ``SentenceTransformer`` (and :func:`relforge.tiers.load_encoder`).
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    folder = Path(folder)
+    bert = tiny_bert_cross_encoder(folder.with_name(folder.name + "-bert"), head="softmax", seed=seed,
+                                   hidden_size=hidden_size)
+    word = Transformer(str(bert), max_seq_length=64)
+    pooling = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
+    SentenceTransformer(modules=[word, pooling], device="cpu").save(str(folder))
+    return folder

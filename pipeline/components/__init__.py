@@ -1,7 +1,11 @@
 """One folder per KFP component; each is a one-line wrapper around ``relforge.steps.run_step``."""
 
-import os
+from relforge.config import ClusterConfig
 
-#: The step image (containers/Dockerfile.cpu or .gpu); override with RELFORGE_STEP_IMAGE.
-STEP_IMAGE = os.environ.get("RELFORGE_STEP_IMAGE", "ghcr.io/relforge/relforge-step:0.1.0")
-GPU_STEP_IMAGE = os.environ.get("RELFORGE_GPU_STEP_IMAGE", "ghcr.io/relforge/relforge-step-gpu:0.1.0")
+_DEFAULTS = ClusterConfig()
+#: The step images the components name (containers/Dockerfile.cpu and .gpu): the defaults of
+#: ``cluster.step_image`` / ``cluster.gpu_step_image`` (what ``make images`` builds; the variables
+#: RELFORGE_STEP_IMAGE / RELFORGE_GPU_STEP_IMAGE override them). A cluster pipeline takes its
+#: images from the configuration's ``cluster`` section instead (pipeline/pipeline.py).
+STEP_IMAGE = _DEFAULTS.step_image
+GPU_STEP_IMAGE = _DEFAULTS.gpu_step_image

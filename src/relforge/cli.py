@@ -1,5 +1,5 @@
 """The ``relforge`` command line: one command per pipeline step, plus ``ingest``, ``models``,
-``run-step`` and ``status``.
+``run-step``, ``status`` and ``submit`` (a run on Kubeflow Pipelines).
 
 The step commands are made from the step declarations (:data:`relforge.steps.STEPS`): each
 takes ``--run`` and one option per declared parameter, runs the step's library function
@@ -167,6 +167,52 @@ def status_cmd(run: Annotated[str, typer.Option("--run", "-r", help=_RUN_HELP)])
     present = [bus.uri(d) for d in documents if bus.exists(d)]
     if present:
         out.print("reports: " + ", ".join(present))
+
+
+def _pipeline_submit():
+    """:func:`pipeline.submit.submit`, from the relforge checkout this package runs from (or the
+    working directory): the pipeline definition lives in the repository's ``pipeline/``."""
+    import sys
+
+    try:
+        from pipeline.submit import submit
+    except ModuleNotFoundError:
+        import relforge
+
+        roots = [Path(relforge.__file__).resolve().parents[2], Path.cwd()]
+        root = next((r for r in roots if (r / "pipeline" / "submit.py").is_file()), None)
+        if root is None:
+            raise RelforgeError("relforge submit compiles the pipeline of a relforge checkout (its pipeline/ "
+                                "folder): run it from the repository's root") from None
+        sys.path.insert(0, str(root))
+        from pipeline.submit import submit
+    return submit
+
+
+@app.command("submit")
+def submit_cmd(
+    host: Annotated[str, typer.Option("--host", help="the Kubeflow Pipelines API, e.g. https://kubeflow.example.com/pipeline")],
+    run: Annotated[str, typer.Option("--run", "-r", help="the run's root on S3: s3://bucket/prefix")],
+    namespace: Annotated[str | None, typer.Option(help="the KFP profile namespace (multi-user Kubeflow)")] = None,
+    experiment: Annotated[str, typer.Option(help="the experiment (created if missing)")] = "relforge",
+    run_name: Annotated[str | None, typer.Option(help="the run's display name")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML configuration, e.g. configs/cluster.yaml "
+                                                "(default: the global --config)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override one setting: section.key=value "
+                                                   "(after the global ones)")] = None,
+) -> None:
+    """Compile the pipeline and start a run on Kubeflow Pipelines, with the settings that mean
+    something in the cluster: no local paths (models.cache_dir is dropped, a local data file or
+    model is an error naming its field); the user's data as s3:// URIs. A bearer token for the
+    KFP API is read from RELFORGE_KFP_TOKEN."""
+    import json
+
+    cfg = state.config
+    if config is not None or set_:
+        cfg = load_config(config or state.path, [*state.overrides, *(set_ or [])])
+    done = _pipeline_submit()(host, run, cfg, namespace=namespace, experiment=experiment, run_name=run_name)
+    print(json.dumps({"run_id": done.run_id, "experiment": done.experiment, "url": done.url,
+                      "dropped": done.dropped}, indent=2))
 
 
 def _register() -> None:

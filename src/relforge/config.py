@@ -130,16 +130,23 @@ class ModelsConfig(_Section):
         default_factory=lambda: Path(os.environ.get("RELFORGE_CACHE", "~/.cache/relforge")).expanduser()
     )
     embedder: str = "packaged:minilm-l6"
+    tier0: str = Field(default="packaged:minilm-l6", description="the bi-encoder tier's embedding model")
     tier1: str = "packaged:minilm-l6"
     tier2: str = "packaged:smollm2-135m-instruct"
     tier3: str = "packaged:gemma3-270m"
     packaged_dtype: Literal["float32", "bfloat16"] = Field(
         default="float32",
-        description="dtype of the weights a GGUF is converted to (float32: fastest on CPUs without bf16 units)",
+        description="dtype the converted GGUF weights are stored in (float32 keeps the dequantised values exactly); "
+        "models run in compute.dtype, whatever they are stored in",
     )
     auto_pull: bool = Field(
         default=False,
         description="resolving a packaged model that is not pulled yet pulls it (else: a ModelError)",
+    )
+    stale_s3_fallback: bool = Field(
+        default=False,
+        description="when S3 cannot be reached, use the copy of an s3:// model cached earlier (it may be stale; "
+        "a WARNING says so); off: such a run stops with an error",
     )
     hub_timeout_s: float = Field(
         default=5.0, gt=0, description="how long to wait for a model hub before calling it unreachable"
@@ -196,7 +203,196 @@ class MineConfig(_Section):
         return self
 
 
-TierBackend = Literal["cross-encoder", "causal-lm", "tgi", "openai"]
+CalibrationMethod = Literal["none", "temperature", "top-label-isotonic", "per-class-isotonic"]
+
+
+class CalibrateConfig(_Section):
+    """Step `calibrate`: per-tier calibrators, routing thresholds and the calibration gate, on the calib split.
+
+    Every calib pair (and every human review of a query outside the test split) is scored by
+    every tier; calibrators are fitted on all of them. Thresholds are chosen on all calib pairs;
+    their accuracy and cost are estimated by cross-fitting over query folds (calibrators refitted
+    in each fold), with bootstrap CIs over queries. The gate (``gate``, on by default) fails the
+    run when the cross-fitted estimate misses the target accuracy (or, in ``budget`` mode, the
+    budget), when the cascade's calibrated top-label ECE (cross-fitted) exceeds ``gate_max_ece``,
+    with ``gate_qwk_above_zero`` when the QWK's CI does not lie above 0 (the majority class's
+    QWK), or in guaranteed mode when no tier has a threshold meeting the guarantee.
+
+    The defaults are what the demo's tiers reach on ESCI-150's calib split with an honest
+    margin (see the README): accuracy alone cannot be the gate, since no tier there beats the
+    majority class's accuracy on unseen queries, while QWK separates signal from a constant.
+    """
+
+    method: CalibrationMethod = Field(
+        default="per-class-isotonic",
+        description="the calibration the product uses: one isotonic map per grade (one-vs-rest), renormalised",
+    )
+    baselines: list[CalibrationMethod] = Field(
+        default_factory=lambda: ["none", "temperature", "top-label-isotonic"],
+        description="methods measured beside `method` on the same out-of-fold pairs; the best is compared with "
+        "`method` by a paired bootstrap over queries and McNemar's test",
+    )
+    ece_bins: int = Field(
+        default=15, ge=2,
+        description="equal-mass bins of the ECEs and reliability diagrams; with ~1,300 calib pairs, 15 bins of ~87 "
+        "pairs give even perfectly calibrated probabilities an ECE near 0.04 from sampling noise",
+    )
+    min_positives: int = Field(
+        default=20, ge=1,
+        description="a grade with fewer positive (or negative) calib pairs keeps the identity map in the isotonic "
+        "methods (its probability passes through, then the row is renormalised)",
+    )
+    floor: float = Field(
+        default=1e-4, gt=0, lt=0.5,
+        description="least calibrated probability (then renormalised): no all-zero rows, no infinite NLL",
+    )
+    routing: Literal["target-accuracy", "budget"] = Field(
+        default="target-accuracy",
+        description="target-accuracy: least mean cost per pair with accuracy >= target_accuracy; "
+        "budget: best accuracy with mean cost per pair <= budget",
+    )
+    target_accuracy: float = Field(
+        default=0.45, ge=0, le=1,
+        description="accuracy against the human grades the cascade must reach, cross-fitted (target-accuracy "
+        "mode); 0.45: at least the majority grade's share on ESCI-150's calib split (0.446); the demo's cascade "
+        "reaches 0.49 [0.43, 0.56]",
+    )
+    budget: float | None = Field(
+        default=None, ge=0,
+        description="mean cost per pair allowed, in the tiers' cost units (budget mode; required there)",
+    )
+    grid: int = Field(default=50, ge=2, description="quantiles of each tier's confidence tried as thresholds")
+    folds: int = Field(default=5, ge=2, description="query folds for cross-fitting the thresholds and calibrators")
+    bootstrap_reps: int = Field(default=1000, ge=100, description="bootstrap replicates (queries resampled)")
+    ci_level: float = Field(default=0.95, gt=0, lt=1)
+    seed: int = 13
+    guarantee: bool = Field(
+        default=False,
+        description="guaranteed mode: fixed-sequence thresholds (Jung et al. 2024) so that, with probability "
+        ">= 1 - delta over calib draws, accepted pairs agree with humans at >= guarantee_agreement; pairs no "
+        "tier accepts go to human review",
+    )
+    guarantee_agreement: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="the agreement guaranteed mode certifies (unset: target_accuracy)",
+    )
+    delta: float = Field(default=0.1, gt=0, lt=1, description="error level of the guarantee")
+    gate_max_ece: float | None = Field(
+        default=0.1, gt=0, le=1,
+        description="largest top-label ECE of the cascade's calibrated confidences (cross-fitted) the gate "
+        "accepts; unset: not gated. Sampling noise alone gives about 0.04 on 1,300 pairs (15 bins): calibrate "
+        "on all calib pairs; the demo's cascade measures 0.093",
+    )
+    gate_qwk_above_zero: bool = Field(
+        default=True,
+        description="the gate requires the cross-fitted QWK's bootstrap CI lower bound to be above 0",
+    )
+    gate: bool = Field(default=True, description="the calibration gate: a run whose cascade misses it stops here")
+    max_pairs: int | None = Field(
+        default=None, gt=0,
+        description="calib pairs scored and fitted on, sampled per query (unset: all of them; the demo caps it "
+        "to fit its time budget on a 2-core CPU)",
+    )
+    use_reviews: bool = Field(
+        default=True,
+        description="add the human reviews (relforge ingest reviews) of queries outside the test split to the "
+        "calibration pairs",
+    )
+
+    @model_validator(mode="after")
+    def _mode_has_its_setting(self) -> CalibrateConfig:
+        if self.routing == "budget" and self.budget is None:
+            raise ValueError("routing `budget` needs `budget` (mean cost per pair)")
+        if self.method in self.baselines:
+            raise ValueError(f"`{self.method}` is the method; it cannot also be a baseline")
+        if len(set(self.baselines)) != len(self.baselines):
+            raise ValueError(f"baselines must be distinct, got {self.baselines}")
+        if self.guarantee and not 0 < self.agreement_to_guarantee < 1:
+            raise ValueError("guaranteed mode needs an agreement in (0, 1): set guarantee_agreement")
+        return self
+
+    @property
+    def agreement_to_guarantee(self) -> float:
+        """The agreement guaranteed mode certifies."""
+        return self.guarantee_agreement if self.guarantee_agreement is not None else self.target_accuracy
+
+
+class AnnotateConfig(_Section):
+    """Step `annotate`: every candidate through the calibrated cascade, in committed shards.
+
+    Tier k scores only the pairs the tiers below it did not accept. A pair a tier failed to
+    score (a remote server's error) is never labelled: its shard stays uncommitted (the pairs
+    already labelled in it are kept aside) and the next run retries it. ``max_budget`` stops
+    the run after the shard that reaches it; the next run resumes.
+    """
+
+    shard_rows: int = Field(default=2000, gt=0, description="candidates per committed shard (also the memory bound)")
+    max_budget: float | None = Field(
+        default=None, gt=0,
+        description="cost units (the tiers' measured cost) one run may spend; reached: the run stops after the "
+        "current shard, resumable",
+    )
+    splits: list[str] | None = Field(
+        default=None, description="only the candidates of queries in these splits (unset: every query)"
+    )
+    max_queries: int | None = Field(
+        default=None, gt=0,
+        description="only the candidates of this many queries, chosen by a seeded hash of their ids (unset: all)",
+    )
+    seed: int = 13
+
+    @field_validator("splits", mode="before")
+    @classmethod
+    def _splits_from_text(cls, value: Any) -> Any:
+        return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
+
+
+class ReviewConfig(_Section):
+    """The review queue that `annotate` writes: the pairs humans should judge next, within ``budget``.
+
+    A pair's priority is how much a human label there would improve the calibration: the
+    calibrated confidence's Bernoulli variance divided by the calib pairs the deciding tier
+    saw near that confidence (see :mod:`relforge.annotate`); pairs are drawn evenly over the
+    strata (bucket x predicted grade). Test-split queries are never queued (their judgments
+    are for evaluation only), nor pairs a human already judged.
+    """
+
+    enabled: bool = True
+    budget: int = Field(default=200, ge=0, description="pairs in the queue")
+    blind: bool = Field(
+        default=False,
+        description="hide the cascade's grade and confidence from annotators (agreement with shown labels is "
+        "inflated by anchoring)",
+    )
+    bins: int = Field(default=10, ge=2, description="confidence bins in which the calib pairs' density is counted")
+    exclude_splits: list[str] = Field(default_factory=lambda: ["test"])
+    seed: int = 13
+
+
+TierBackend = Literal["bi-encoder", "cross-encoder", "causal-lm", "tgi", "openai"]
+
+
+class PoolConfig(_Section):
+    """The server pool a remote tier (``tgi``, ``openai``) is served by, operated by the step that
+    scores on it (:class:`relforge.tiers.TierPool`; ``manifests/README.md``).
+
+    Before scoring, the step sets the pool Deployment's ``MODEL_URI`` to the tier's published
+    model version, raises its KEDA ScaledObject's ``minReplicaCount`` to 1 and waits for a ready
+    pod; afterwards (also after an error) it lowers ``minReplicaCount`` back to 0.
+    """
+
+    deployment: str = Field(description="the pool's Deployment, e.g. tier2-tgi")
+    namespace: str | None = Field(default=None, description="the pool's namespace (unset: cluster.pools_namespace)")
+    scaledobject: str | None = Field(default=None, description="its KEDA ScaledObject (unset: the Deployment's name)")
+    init_container: str = Field(default="fetch-model", description="the init container that reads MODEL_URI")
+    env: str = Field(default="MODEL_URI", description="the variable naming the model folder to serve")
+    timeout_s: float = Field(
+        default=1800.0, gt=0,
+        description="how long to wait for a ready pod: a GPU node to come up, the model copied, the server's "
+        "startup probe (up to 15 minutes for loading weights)",
+    )
+    poll_s: float = Field(default=5.0, gt=0, description="seconds between readiness checks")
+    health: bool = Field(default=True, description="once a pod is ready, also wait for GET <url>/health to answer 200")
 
 
 class TierSpec(_Section):
@@ -237,10 +433,16 @@ class TierSpec(_Section):
         "fine-tuned at, recorded in its relforge_tier.json, else the backend's default)",
     )
     device: str | None = Field(default=None, description="torch device (local; unset: compute.device)")
+    pool: PoolConfig | None = Field(
+        default=None,
+        description="remote backends: the Kubernetes pool serving the tier, scaled up from zero while a step scores "
+        "on it (unset: the server at `url` is not operated)",
+    )
 
 
 def _default_tier_specs() -> dict[str, dict[str, Any]]:
     return {
+        "tier0": {"backend": "bi-encoder", "batch_size": 64},
         "tier1": {"backend": "cross-encoder", "batch_size": 32},
         "tier2": {"backend": "causal-lm", "batch_size": 16},
         "tier3": {"backend": "causal-lm", "batch_size": 16},
@@ -254,7 +456,12 @@ class TiersConfig(_Section):
     ``--set tiers.specs.tier2.backend=tgi --set tiers.specs.tier2.url=http://tier2-tgi``.
     """
 
-    names: list[str] = Field(default_factory=lambda: ["tier1", "tier2", "tier3"])
+    names: list[str] = Field(
+        default_factory=lambda: ["tier0", "tier1", "tier2", "tier3"],
+        description="the cascade, cheapest first: tier0 the bi-encoder (packaged MiniLM's cosine through an "
+        "ordered-logit map), tier1 the fine-tuned MiniLM cross-encoder, tier2 SmolLM2-135M, tier3 gemma-3-270m "
+        "(probes); the calibrated routing decides whether each earns its place",
+    )
     specs: dict[str, TierSpec] = Field(default_factory=dict)
     seed: int = 13
 
@@ -281,6 +488,8 @@ class TiersConfig(_Section):
         for key, spec in self.specs.items():
             if spec.backend in ("tgi", "openai") and not spec.url:
                 raise ValueError(f"tier `{key}`: backend `{spec.backend}` needs a url")
+            if spec.pool is not None and spec.backend not in ("tgi", "openai"):
+                raise ValueError(f"tier `{key}`: a pool serves remote backends (tgi, openai), not `{spec.backend}`")
         return self
 
     @property
@@ -320,7 +529,11 @@ class FinetuneConfig(_Section):
     early_stopping: bool = Field(
         default=True, description="keep the calib-best checkpoint and stop when calib stops improving (else: the last)"
     )
-    calib_max_pairs: int = Field(default=200, gt=0, description="calib pairs used for early stopping (sampled per query)")
+    calib_max_pairs: int | None = Field(
+        default=600, gt=0,
+        description="calib pairs used for early stopping and model selection, sampled per query (unset: all); "
+        "selection on fewer than a few hundred pairs is close to noise",
+    )
     max_train_pairs: int | None = Field(default=None, gt=0, description="cap on train pairs (sampled per query)")
     probe_max_train_pairs: int | None = Field(
         default=1000, gt=0,
@@ -345,8 +558,14 @@ class FinetuneConfig(_Section):
     ce_batch_size: int = Field(default=16, gt=0)
     ce_warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     ce_weight_decay: float = Field(default=0.01, ge=0)
-    ce_eval_steps: int = Field(default=50, gt=0, description="steps between calib evaluations")
-    ce_patience: int = Field(default=3, ge=1, description="calib evaluations without gain before stopping")
+    ce_eval_steps: int | None = Field(
+        default=None, gt=0, description="steps between calib evaluations (unset: ce_evals_per_epoch per epoch)"
+    )
+    ce_evals_per_epoch: int = Field(default=4, gt=0, description="calib evaluations per epoch (when ce_eval_steps is unset)")
+    ce_patience: int = Field(default=4, ge=1, description="calib evaluations without gain before stopping")
+    ce_min_epochs: float = Field(
+        default=1.0, ge=0, description="never stop early before this many epochs (a third of an epoch proves nothing)"
+    )
     # probe
     probe_layer: float = Field(
         default=0.5, ge=0, le=1,
@@ -361,8 +580,8 @@ class FinetuneConfig(_Section):
         description="L2 strengths tried (on standardised features); the best on calib is kept",
     )
     llm_max_length: int = Field(
-        default=192, gt=8,
-        description="prompt tokens, the shared prefix included (about 95 for the ESCI prompt); the query and the "
+        default=128, gt=8,
+        description="prompt tokens, the shared prefix included (about 70 for the ESCI prompt); the query and the "
         "item text (cut by field) get the rest; recorded in the tier folder, and scoring reads the same length",
     )
     llm_batch_size: int = Field(default=16, gt=0, description="prompts per forward pass (probe features, LoRA evaluation)")
@@ -375,8 +594,76 @@ class FinetuneConfig(_Section):
     lora_learning_rate: float = Field(default=2e-4, gt=0)
     lora_batch_size: int = Field(default=4, gt=0)
     lora_grad_accum: int = Field(default=4, gt=0)
-    lora_eval_steps: int = Field(default=50, gt=0)
-    lora_patience: int = Field(default=2, ge=1)
+    lora_eval_steps: int | None = Field(
+        default=None, gt=0, description="steps between calib evaluations (unset: 4 per epoch)"
+    )
+    lora_patience: int = Field(default=3, ge=1)
+
+
+def _relforge_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("relforge")
+    except PackageNotFoundError:  # pragma: no cover - relforge runs installed
+        return "0.1.0"
+
+
+class Toleration(_Section):
+    """A Kubernetes toleration (``spec.tolerations[]`` of a pod)."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class GpuPoolConfig(_Section):
+    """Where GPU steps run on a cluster: the GPU node pool's labels and taints."""
+
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description="node labels a GPU step's pod must match, e.g. {cloud.google.com/gke-accelerator: nvidia-l4}",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=lambda: [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")],
+        description="taints of the GPU nodes a GPU step tolerates",
+    )
+
+
+class ClusterConfig(_Section):
+    """What compiling and submitting the pipeline for Kubeflow Pipelines need (``relforge submit``,
+    ``python -m pipeline compile``); a local run ignores this section.
+
+    The image defaults are what ``make images`` builds (``relforge/relforge-step[-gpu]:<version>``);
+    set them to where you pushed the images. ``RELFORGE_STEP_IMAGE`` and ``RELFORGE_GPU_STEP_IMAGE``
+    override the defaults.
+    """
+
+    step_image: str = Field(
+        default_factory=lambda: os.environ.get("RELFORGE_STEP_IMAGE") or f"relforge/relforge-step:{_relforge_version()}",
+        description="the CPU step image (containers/Dockerfile.cpu), as pushed to your registry",
+    )
+    gpu_step_image: str = Field(
+        default_factory=lambda: os.environ.get("RELFORGE_GPU_STEP_IMAGE")
+        or f"relforge/relforge-step-gpu:{_relforge_version()}",
+        description="the GPU step image (containers/Dockerfile.gpu), as pushed to your registry",
+    )
+    s3_secret: str = Field(
+        default="relforge-s3",
+        description="the Secret in the KFP profile namespace with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
+        "(optional) AWS_ENDPOINT_URL, given to every step as environment variables",
+    )
+    gpu_pool: GpuPoolConfig = Field(default_factory=GpuPoolConfig)
+    pools_namespace: str = Field(default="relforge", description="the namespace of the LLM tier pools (manifests/)")
+    service_account: str | None = Field(
+        default=None,
+        description="the Kubernetes service account the run's pods use (unset: the KFP profile's default, "
+        "default-editor; the pools' RoleBinding names it)",
+    )
+    pipeline_root: str | None = Field(
+        default=None, description="where KFP keeps the run's artifacts (unset: the KFP installation's default)"
+    )
 
 
 class RelforgeConfig(_Section):
@@ -390,6 +677,10 @@ class RelforgeConfig(_Section):
     mine: MineConfig = Field(default_factory=MineConfig)
     tiers: TiersConfig = Field(default_factory=TiersConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+    calibrate: CalibrateConfig = Field(default_factory=CalibrateConfig)
+    annotate: AnnotateConfig = Field(default_factory=AnnotateConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     def section_hash(self, *sections: str) -> str:
         """A stable hash of the named sections (all if none), recorded in table manifests."""

@@ -60,3 +60,18 @@ class ConfigError(RelforgeError):
 class RecallGateError(RelforgeError):
     """An ANN index's recall, measured against exact search at build time, is missing or
     under the configured minimum; the index is not published."""
+
+
+class CalibrationGateError(RelforgeError):
+    """The calibrated cascade misses the calibration gate (quality target, ECE, QWK or guarantee):
+    the run stops before any label is made; the calibration report says why."""
+
+
+class AnnotationIncompleteError(RelforgeError):
+    """``annotate`` stopped with shards left to do: pairs a tier failed to score (retried on the
+    next run) or the run's budget reached. Committed shards are kept; a rerun resumes."""
+
+
+class PoolError(RelforgeError):
+    """A tier's server pool could not be operated: the Kubernetes API refused a call, or no pod
+    became ready in time (the message says what the Deployment, ScaledObject and pods showed)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from relforge import compute, finetune, ingest, mine, models
+from relforge import annotate, calibrate, compute, finetune, ingest, mine, models
 from relforge.bus import DataBus
 from relforge.config import RelforgeConfig, load_config
 from relforge.errors import ConfigError
@@ -33,10 +33,12 @@ STEPS: tuple[StepSpec, ...] = (
     ingest.STEP,
     mine.STEP,
     finetune.STEP,
+    calibrate.STEP,
+    annotate.STEP,
 )
 
 #: DESIGN.md's steps that are not built yet (``relforge status`` lists them as such).
-PLANNED: tuple[str, ...] = ("calibrate", "annotate", "curriculum", "train-two-tower", "export-index", "evaluate")
+PLANNED: tuple[str, ...] = ("curriculum", "train-two-tower", "export-index", "evaluate")
 
 _BY_NAME = {s.name: s for s in STEPS}
 RECORDS = "steps"

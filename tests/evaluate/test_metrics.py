@@ -9,7 +9,13 @@ import pyarrow as pa
 import pytest
 
 from relforge.errors import InputError
-from relforge.evaluate import MetricSettings, default_relevant_grade, integer_gains, per_query_metrics, read_run
+from relforge.evaluate import (
+    MetricSettings,
+    default_relevant_grade,
+    integer_gains,
+    per_query_metrics,
+    read_run,
+)
 from relforge.grades import ESCI, GradeScale
 
 ESCI_GAINS = {0: 0.0, 1: 0.01, 2: 0.1, 3: 1.0}

@@ -23,6 +23,7 @@ FAST = [
 
 def _config(bert_base, llama_base, tmp_path, *extra):
     return load_config(overrides=[
+        "tiers.names=[tier1, tier2, tier3]",  # the bi-encoder tier0 is tested in tests/tiers/test_bi_encoder.py
         f"tiers.specs.tier1.model={bert_base}",
         f"tiers.specs.tier2.model={llama_base}",
         f"tiers.specs.tier3.model={llama_base}",

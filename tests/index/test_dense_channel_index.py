@@ -29,7 +29,7 @@ def test_channel_switches_to_ann_when_exact_would_cost_more(monkeypatch, vectors
     positions = np.arange(len(vectors)) + 7
     channel.index_vectors(vectors, positions)
     assert channel.describe()["index"] == "IndexFlatIP"  # until the first search decides
-    idx, scores = channel.search_vectors(queries, 10)
+    idx, _ = channel.search_vectors(queries, 10)
     assert channel.describe()["index"] == "IndexHNSWFlat"
     truth = brute_force(queries, vectors, 10)[0] + 7
     overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, truth)])

@@ -25,7 +25,7 @@ def test_exact_matches_brute_force_and_restores_faiss_settings(vectors, queries)
 
 def test_exact_knn_takes_the_blas_path_for_mid_size_batches(vectors, queries):
     # 100 queries x 24 dims is under faiss's own BLAS threshold (128,000 / dim); results agree either way
-    scores, rows = exact_knn(queries[:100], vectors, 5, IndexParams())
+    _, rows = exact_knn(queries[:100], vectors, 5, IndexParams())
     truth, _ = brute_force(queries[:100], vectors, 5)
     assert recall_at_k(rows, truth, 5) == 1.0
 
@@ -100,3 +100,12 @@ def test_batch_search_is_exact_for_small_work(vectors, queries):
     rows, _ = batch_search(vectors, queries, 10)
     truth, _ = brute_force(queries, vectors, 10)
     assert np.array_equal(rows, truth) or recall_at_k(rows, truth, 10) == 1.0
+
+
+def test_threads_setting_is_applied_and_restored(vectors, queries):
+    before = faiss.omp_get_max_threads()
+    index = ItemIndex.build(vectors, kind="hnsw", params=IndexParams(hnsw_m=8, threads=1))
+    index.search(queries, 5)
+    assert faiss.omp_get_max_threads() == before
+    with pytest.raises(ConfigError, match="threads"):
+        IndexParams(threads=0)

@@ -43,7 +43,7 @@ def test_exact_is_chosen_without_probing_when_its_estimate_is_small(monkeypatch,
     monkeypatch.setattr(cost, "measure_exact_rate", lambda *a, **k: 1e-9)
     monkeypatch.setattr(cost, "probe_ann_cost", _no_measuring)
     plan = plan_batch(len(vectors), 10_000, vectors.shape[1], params=FAST, vectors=vectors)
-    # 3,000 x 10,000 pairs at 1 ns: 0.03 s, under the 20 s worth probing for
+    # 3,000 x 10,000 pairs at 1 ns: 0.03 s, under the 60 s worth probing for
     assert plan.kind == "exact" and plan.estimates[0].total_s == pytest.approx(0.03)
     assert "worth probing" in plan.reason
 

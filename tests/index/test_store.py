@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from relforge.errors import ModelError, RecallGateError
-from relforge.index import IndexParams, ItemIndex, build_for_serving, load_index, publish, read_manifest
+from relforge.index import (
+    IndexParams,
+    ItemIndex,
+    build_for_serving,
+    load_index,
+    publish,
+    read_manifest,
+)
+
 
 @pytest.fixture(scope="module")
 def served(vectors, queries):

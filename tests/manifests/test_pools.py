@@ -157,7 +157,7 @@ def test_disruption_budgets_and_network_policy_cover_each_pool(docs):
 def test_the_pipeline_may_operate_the_pools_and_nothing_more(docs):
     (role,) = objects(docs, "Role").values()
     allowed = {("apps", "deployments"): {"get", "patch"}, ("keda.sh", "scaledobjects"): {"get", "patch"},
-               ("", "pods"): {"get"}, ("", "endpoints"): {"get"}}
+               ("", "pods"): {"list"}}
     granted = {}
     for rule in role["rules"]:
         for group in rule["apiGroups"]:

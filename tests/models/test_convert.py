@@ -64,7 +64,8 @@ def test_bfloat16_and_a_fallback_chat_template(tmp_path):
     out = tmp_path / "bf16"
     convert_gguf(path, out, dtype="bfloat16", chat_template=GEMMA_LIKE)
     with safe_open(str(out / "model.safetensors"), "pt") as f:
-        assert {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict == {"BF16"}
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+    assert dtypes == {"BF16"}
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert tokenizer.chat_template == GEMMA_LIKE
     model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)

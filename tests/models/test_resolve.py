@@ -134,13 +134,18 @@ def test_an_empty_s3_prefix_is_an_error(s3_bus, models_cfg):
 
 
 @pytest.mark.s3
-def test_unreachable_s3_uses_a_verified_cached_copy_or_says_so(s3_bus, tiny_st, models_cfg):
+def test_unreachable_s3_refuses_a_possibly_stale_cached_copy_unless_allowed(s3_bus, tiny_st, models_cfg, caplog):
     uri = s3_bus.put_dir(tiny_st, "models/cached")
     folder = resolve_model(uri, models_cfg, bus=s3_bus.config)
     down = s3_bus.config.model_copy(update={"endpoint_url": f"http://127.0.0.1:{_closed_port()}"})
-    assert resolve_model(uri, models_cfg, bus=down) == folder
+    with pytest.raises(ModelError, match="stale_s3_fallback=true"):
+        resolve_model(uri, models_cfg, bus=down)
+    allowed = models_cfg.model_copy(update={"stale_s3_fallback": True})
+    with caplog.at_level("WARNING", logger="relforge"):
+        assert resolve_model(uri, allowed, bus=down) == folder
+    assert any(r.levelname == "WARNING" and "may be stale" in r.getMessage() for r in caplog.records)
     (folder / "modules.json").write_text("[]")
     with pytest.raises(ModelError, match=r"modules\.json: corrupt model file"):
-        resolve_model(uri, models_cfg, bus=down)
+        resolve_model(uri, allowed, bus=down)
     with pytest.raises(ModelError, match="cannot list the model folder on S3"):
-        resolve_model(s3_bus.uri("models/never-copied"), models_cfg, bus=down)
+        resolve_model(s3_bus.uri("models/never-copied"), allowed, bus=down)

@@ -27,7 +27,7 @@ from relforge.bus._manifest import (
     now,
 )
 from relforge.config import BusConfig
-from relforge.errors import NotCommittedError, SchemaError
+from relforge.errors import NotCommittedError, SchemaError, StorageError
 from relforge.logs import get_logger, log_event
 
 log = get_logger("bus")
@@ -175,6 +175,55 @@ class DataBus:
             table = table.select(columns)
         meta = {_META_KEY: json.dumps(manifest.metadata).encode()}
         return table.replace_schema_metadata(meta)
+
+    @_fs.storage_errors
+    def scan(self, name: str, columns: list[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.Table]:
+        """The committed table ``name`` as a stream of tables of at most ``batch_rows`` rows.
+
+        Memory stays bounded by ``batch_rows`` whatever the table's size: the files the manifest
+        lists are read in order with ``pyarrow.parquet.ParquetFile.iter_batches``. Each batch is
+        checked against the contract (the columns read); each file's rows are checked against the
+        manifest once the file is read. The manifest is read when ``scan`` is called, so a table
+        that is not committed fails at once, before the first batch.
+
+        Raises:
+            NotCommittedError: the table has no manifest.
+            SchemaError: an unknown column, an unreadable file, or a file with other rows than the
+                manifest says.
+            StorageError: the storage cannot be reached while reading.
+
+        Example:
+            >>> for batch in bus.scan("candidates", ["query_id", "item_id"], batch_rows=10_000):   # doctest: +SKIP
+            ...     label(batch)
+        """
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be at least 1")
+        manifest = self.manifest(name)
+        if columns is not None:
+            unknown = [c for c in columns if c not in manifest.columns]
+            if unknown:
+                raise SchemaError(f"{self.uri(name)}: no column(s) {unknown}; it has {list(manifest.columns)}")
+        return self._scan_files(name, manifest, columns, batch_rows)
+
+    def _scan_files(
+        self, name: str, manifest: Manifest, columns: list[str] | None, batch_rows: int
+    ) -> Iterator[pa.Table]:
+        for entry in manifest.files:
+            where = f"{self.uri(name)}/{entry.path}"
+            rows = 0
+            try:
+                with self.fs.open_input_file(self._path(name, entry.path)) as handle:
+                    reader = pq.ParquetFile(handle)
+                    for batch in reader.iter_batches(batch_size=batch_rows, columns=columns):
+                        rows += batch.num_rows
+                        table = pa.Table.from_batches([batch])
+                        yield self._conform(name, table, f"reading {where}", partial=columns is not None)
+            except (OSError, pa.ArrowInvalid) as exc:
+                if isinstance(exc, FileNotFoundError) or not _fs.is_storage_failure(exc):
+                    raise SchemaError(f"{where}: unreadable Parquet file: {exc}") from None
+                raise StorageError(_fs.describe_failure(self.root, self.config, exc)) from exc
+            if rows != entry.rows:
+                raise SchemaError(f"{where}: has {rows} rows, manifest says {entry.rows}")
 
     def _conform(self, name: str, table: pa.Table, where: str, partial: bool = False) -> pa.Table:
         contract = contract_for(name.split("/")[-1])

@@ -129,6 +129,33 @@ LABELS = Contract(
         Column("tier", _I8),
         Column("cost", _F32),
         Column("model", _S),
+        Column("model_fingerprint", _S),
+    ),
+    optional=(
+        Column("tier_name", _S),
+        Column("accepted", pa.bool_()),
+        Column("bucket", _S, nullable=True),
+        Column("tokens", _I32),
+    ),
+)
+#: Human answers to the review queue (``relforge ingest reviews``): kept apart from ``judgments``
+#: so that fine-tuning never trains on them; ``calibrate`` uses them (never a test-split query's).
+REVIEWS = Contract(
+    "reviews",
+    (Column("query_id", _S), Column("item_id", _S), Column("grade", _I8), Column("source", _S)),
+    optional=(Column("annotator", _S, nullable=True),),
+)
+#: The pairs humans should judge next (``annotate``), in priority order.
+REVIEW_QUEUE = Contract(
+    "review_queue",
+    (
+        Column("query_id", _S),
+        Column("item_id", _S),
+        Column("grade", _I8),
+        Column("confidence", _F32),
+        Column("tier", _I8),
+        Column("priority", pa.float64()),
+        Column("bucket", _S),
     ),
 )
 CURRICULUM = Contract(
@@ -143,7 +170,7 @@ CURRICULUM = Contract(
 )
 
 CONTRACTS: dict[str, Contract] = {
-    c.name: c for c in (CATALOG, QUERIES, JUDGMENTS, CANDIDATES, LABELS, CURRICULUM)
+    c.name: c for c in (CATALOG, QUERIES, JUDGMENTS, CANDIDATES, LABELS, REVIEWS, REVIEW_QUEUE, CURRICULUM)
 }
 
 

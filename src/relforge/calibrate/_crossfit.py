@@ -30,6 +30,7 @@ from relforge.calibrate._routing import (
     DEFAULT_GRID,
     Frontier,
     OperatingPoint,
+    Routing,
     _check_mode,
     cost_accuracy_frontier,
     operating_point,
@@ -104,6 +105,9 @@ class CascadeEstimate:
         frontier: the cost-accuracy frontier on all calib pairs (calibrated).
         single_tiers: each tier alone on all calib pairs (calibrated).
         mode, target, budget: what was asked.
+        held_out: the cross-fitted routing itself, per pair (grade, confidence, deciding tier,
+            cost, the deciding tier's calibrated probabilities): what the cascade's ECE,
+            reliability diagram and confusion matrix are computed on.
     """
 
     thresholds: tuple[float, ...]
@@ -120,6 +124,7 @@ class CascadeEstimate:
     mode: str
     target: float | None
     budget: float | None
+    held_out: Routing | None = None
 
     def as_dict(self) -> dict[str, object]:
         """JSON-able summary (the calibrators' states are saved separately, beside each tier)."""
@@ -196,6 +201,7 @@ def crossfit_cascade(
     choice = search_thresholds(calibrated, cs, g, **search)
 
     grade, tier, cost = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n)
+    held_probs_all = np.empty((n, k))
     fold_thresholds, fold_feasible = [], []
     for fit_idx, held in query_folds(q, folds, seed):
         fold_cals = _calibrate_tiers(factory, ps, g, fit_idx)
@@ -204,6 +210,7 @@ def crossfit_cascade(
         held_probs = [c.transform(p[held]) for c, p in zip(fold_cals, ps)]
         r = route(held_probs, [c[held] for c in cs], fold_choice.thresholds)
         grade[held], tier[held], cost[held] = r.grade, r.tier, r.cost
+        held_probs_all[held] = r.probs
         fold_thresholds.append(fold_choice.thresholds)
         fold_feasible.append(fold_choice.feasible)
     held_out = operating_point(g, grade, tier, cost, cs[-1], n_tiers, k)
@@ -235,4 +242,6 @@ def crossfit_cascade(
         mode=mode,
         target=choice.target,
         budget=choice.budget,
+        held_out=Routing(grade=grade, confidence=held_probs_all.max(axis=1), tier=tier, cost=cost,
+                         probs=held_probs_all),
     )

@@ -45,12 +45,14 @@ def _json_threshold(t: float) -> float | None:
 
 @dataclass(frozen=True)
 class Routing:
-    """Per pair: the grade the cascade gives, its confidence, the deciding tier (0-based), its summed cost."""
+    """Per pair: the grade the cascade gives, its confidence, the deciding tier (0-based), its summed cost,
+    and the deciding tier's class probabilities (``(n, K)``)."""
 
     grade: np.ndarray
     confidence: np.ndarray
     tier: np.ndarray
     cost: np.ndarray
+    probs: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ def route(
         open_ &= ~take
     stacked = np.stack(ps)  # (T, n, K)
     decided = stacked[tier, np.arange(n)]
-    return Routing(grade=decided.argmax(axis=1), confidence=decided.max(axis=1), tier=tier, cost=cost)
+    return Routing(grade=decided.argmax(axis=1), confidence=decided.max(axis=1), tier=tier, cost=cost, probs=decided)
 
 
 def operating_point(

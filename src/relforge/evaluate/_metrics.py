@@ -96,10 +96,10 @@ def integer_gains(scale: GradeScale) -> tuple[dict[int, int], int]:
     factor = 1
     while factor <= 10**9 and top * factor <= _INT_MAX:
         if all(abs(g * factor - round(g * factor)) <= 1e-6 for g in gains):
-            return {i: int(round(g * factor)) for i, g in enumerate(gains)}, factor
+            return {i: round(g * factor) for i, g in enumerate(gains)}, factor
         factor *= 10
     factor //= 10
-    scaled = {i: int(round(g * factor)) for i, g in enumerate(gains)}
+    scaled = {i: round(g * factor) for i, g in enumerate(gains)}
     moved = max(abs(scaled[i] / factor - g) / (g or 1.0) for i, g in enumerate(gains))
     log_event(log, "gains rounded for pytrec_eval", level=30, scale=scale.name, factor=factor, max_rel_error=moved)
     return scaled, factor

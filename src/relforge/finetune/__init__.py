@@ -1,8 +1,11 @@
 """Step ``finetune-tiers``: fine-tune the tiers on the human train split.
 
+- bi-encoder tiers: an ordered-logit map from the embedding model's cosine to grades;
 - cross-encoder tiers: sentence-transformers' ``CrossEncoderTrainer`` (softmax or ordinal head);
 - causal-lm tiers: a ``probe`` (frozen model, a head on a hidden state, the CPU default) or
   ``lora`` (peft, on the grade token; saved merged and as an adapter);
+- tiers served by a pool (``tgi`` / ``openai``): the merged folder published as an immutable
+  version, ``models/<tier>/versions/<fingerprint>`` (:func:`served_model_uri`);
 - losses, one per file, in :mod:`relforge.finetune.losses`.
 """
 
@@ -17,6 +20,9 @@ _EXPORTS = {
     "METRICS": "relforge.finetune._metrics",
     "balanced_class_weights": "relforge.finetune._data",
     "base_reference": "relforge.finetune._base",
+    "cut_points": "relforge.finetune._bi_encoder",
+    "save_bi_encoder": "relforge.finetune._bi_encoder",
+    "train_bi_encoder": "relforge.finetune._bi_encoder",
     "bootstrap_by_query": "relforge.finetune._metrics",
     "finetune_cross_encoder": "relforge.finetune._cross_encoder",
     "finetune_lora": "relforge.finetune._lora",
@@ -26,6 +32,12 @@ _EXPORTS = {
     "load_graded_pairs": "relforge.finetune._data",
     "metrics_from_confusion": "relforge.finetune._metrics",
     "mode_for": "relforge.finetune._run",
+    "SERVED_BACKENDS": "relforge.finetune._publish",
+    "check_servable": "relforge.finetune._publish",
+    "ensure_published": "relforge.finetune._publish",
+    "publish_version": "relforge.finetune._publish",
+    "served_model_uri": "relforge.finetune._publish",
+    "version_path": "relforge.finetune._publish",
     "report_markdown": "relforge.finetune._run",
     "run_finetune_tiers": "relforge.finetune._run",
     "sample_per_query": "relforge.finetune._data",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from relforge.config import FinetuneConfig
 from relforge.finetune._data import GradedPairs, balanced_class_weights, sample_per_query
-from relforge.finetune._evaluator import GradeEvaluator
+from relforge.finetune._evaluator import GradeEvaluator, early_stopping, evaluation_cadence
 from relforge.grades import GradeScale
 from relforge.logs import get_logger, log_event
 from relforge.tiers import TierDescriptor, cross_encoder_inputs
@@ -71,7 +71,7 @@ def finetune_cross_encoder(
         CrossEncoderTrainingArguments,
     )
     from sentence_transformers.cross_encoder.losses import CrossEntropyLoss
-    from transformers import EarlyStoppingCallback, PrinterCallback
+    from transformers import PrinterCallback
 
     from relforge import compute
     from relforge.finetune._sampler import BalancedBatchSampler
@@ -101,6 +101,9 @@ def finetune_cross_encoder(
         cross_encoder_inputs(model.tokenizer, calib.pairs(), cfg.ce_max_length), calib.grade, head, k,
         name="calib", primary=cfg.select_metric,
     )
+    eval_steps, total_steps = evaluation_cadence(len(train), cfg.ce_batch_size, cfg.ce_epochs, cfg.ce_eval_steps,
+                                                 cfg.ce_evals_per_epoch)
+    min_steps = round(total_steps * min(1.0, cfg.ce_min_epochs / cfg.ce_epochs))
     work = Path(tempfile.mkdtemp(prefix="relforge-ce-"))
     try:
         args = CrossEncoderTrainingArguments(
@@ -112,15 +115,15 @@ def finetune_cross_encoder(
             warmup_steps=cfg.ce_warmup_ratio,
             weight_decay=cfg.ce_weight_decay,
             eval_strategy="steps" if cfg.early_stopping else "no",
-            eval_steps=cfg.ce_eval_steps,
+            eval_steps=eval_steps,
             save_strategy="steps" if cfg.early_stopping else "no",
-            save_steps=cfg.ce_eval_steps,
+            save_steps=eval_steps,
             save_total_limit=1,
             save_only_model=True,
             load_best_model_at_end=cfg.early_stopping,
             metric_for_best_model=f"eval_calib_{cfg.select_metric}",
             greater_is_better=True,
-            logging_steps=max(1, cfg.ce_eval_steps // 2),
+            logging_steps=max(1, eval_steps // 2),
             seed=cfg.seed,
             data_seed=cfg.seed,
             use_cpu=not settings.on_gpu,
@@ -135,7 +138,7 @@ def finetune_cross_encoder(
             train_dataset=_dataset(train, model.tokenizer, cfg.ce_max_length),
             loss=loss,
             evaluator=evaluator if cfg.early_stopping else None,
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.ce_patience)] if cfg.early_stopping else [],
+            callbacks=[early_stopping(cfg.ce_patience, min_steps)] if cfg.early_stopping else [],
         )
         trainer.remove_callback(PrinterCallback)
         before = evaluator(model)
@@ -162,6 +165,8 @@ def finetune_cross_encoder(
         "train_pairs": len(train),
         "calib_pairs": len(calib),
         "steps": steps,
+        "planned_steps": total_steps,
+        "eval_steps": eval_steps,
         "best_step": best_step,
         "calib_before": {k2.removeprefix("calib_"): v for k2, v in before.items()},
         "calib_best": {k2.removeprefix("calib_"): v for k2, v in after.items()},

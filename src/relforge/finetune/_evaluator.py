@@ -69,3 +69,25 @@ class GradeEvaluator(BaseEvaluator):
         metrics = self.prefix_name_to_metrics(grade_metrics(self.grades, predicted, self.n_grades), self.name)
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
+
+
+def evaluation_cadence(n_train: int, batch_size: int, epochs: float, eval_steps: int | None, evals_per_epoch: int,
+                       grad_accum: int = 1) -> tuple[int, int]:
+    """``(eval_steps, total_steps)``: calib evaluations every ``eval_steps`` optimizer steps (given,
+    else ``evals_per_epoch`` per epoch), and the run's optimizer steps."""
+    per_epoch = max(1, -(-n_train // (batch_size * grad_accum)))
+    total = max(1, round(per_epoch * epochs))
+    return eval_steps or max(1, per_epoch // evals_per_epoch), total
+
+
+def early_stopping(patience: int, min_steps: int):
+    """An ``EarlyStoppingCallback`` that never stops before ``min_steps`` optimizer steps."""
+    from transformers import EarlyStoppingCallback
+
+    class _EarlyStoppingAfter(EarlyStoppingCallback):
+        def on_evaluate(self, args, state, control, metrics, **kwargs):
+            super().on_evaluate(args, state, control, metrics, **kwargs)
+            if state.global_step < min_steps:
+                control.should_training_stop = False
+
+    return _EarlyStoppingAfter(early_stopping_patience=patience)

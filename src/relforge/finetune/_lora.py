@@ -92,11 +92,12 @@ def finetune_lora(
     from transformers import (
         AutoModelForCausalLM,
         DataCollatorForSeq2Seq,
-        EarlyStoppingCallback,
         PrinterCallback,
         Trainer,
         TrainingArguments,
     )
+
+    from relforge.finetune._evaluator import early_stopping, evaluation_cadence
 
     from relforge import compute
     from relforge.finetune.losses import GradeTokenLoss
@@ -124,6 +125,8 @@ def finetune_lora(
     model = get_peft_model(model, lora)
     trainable, total = model.get_nb_trainable_parameters()
     weights = balanced_class_weights(train.grade, scale.n) if cfg.balance != "none" else None
+    eval_steps, total_steps = evaluation_cadence(len(train_ds), cfg.lora_batch_size, cfg.lora_epochs,
+                                                 cfg.lora_eval_steps, 4, cfg.lora_grad_accum)
     work = Path(tempfile.mkdtemp(prefix="relforge-lora-"))
     try:
         args = TrainingArguments(
@@ -135,16 +138,16 @@ def finetune_lora(
             learning_rate=cfg.lora_learning_rate,
             warmup_steps=0.1,
             eval_strategy="steps" if cfg.early_stopping else "no",
-            eval_steps=cfg.lora_eval_steps,
+            eval_steps=eval_steps,
             save_strategy="steps" if cfg.early_stopping else "no",
-            save_steps=cfg.lora_eval_steps,
+            save_steps=eval_steps,
             save_total_limit=1,
             save_only_model=True,
             load_best_model_at_end=cfg.early_stopping,
             metric_for_best_model="eval_loss",
             greater_is_better=False,
             label_names=["labels"],
-            logging_steps=max(1, cfg.lora_eval_steps // 2),
+            logging_steps=max(1, eval_steps // 2),
             seed=cfg.seed,
             data_seed=cfg.seed,
             use_cpu=not settings.on_gpu,
@@ -159,7 +162,7 @@ def finetune_lora(
             eval_dataset=calib_ds,
             data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
             compute_loss_func=GradeTokenLoss(grade_ids, weights),
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.lora_patience)] if cfg.early_stopping else [],
+            callbacks=[early_stopping(cfg.lora_patience, min(total_steps, 4 * eval_steps))] if cfg.early_stopping else [],
         )
         trainer.remove_callback(PrinterCallback)
         before = trainer.evaluate()["eval_loss"]

@@ -2,15 +2,18 @@
 
 For each tier of ``tiers.names`` (cheapest first), by its backend:
 
+- ``bi-encoder``: the ordered-logit map from the embedding model's cosine to grades
+  (:func:`~relforge.finetune.train_bi_encoder`; the embedding model itself is not trained);
 - ``cross-encoder``: :func:`~relforge.finetune.finetune_cross_encoder` (``CrossEncoderTrainer``);
 - ``causal-lm``: ``finetune.llm_mode``: ``probe`` (:func:`~relforge.finetune.train_probe`, the
   CPU default) or ``lora`` (:func:`~relforge.finetune.finetune_lora`);
 - ``tgi`` / ``openai``: ``lora`` (the server then serves the merged folder).
 
 Each tier's folder (with ``relforge_tier.json`` and ``finetune.json``, the tier's report) is
-copied to ``models/<tier>`` on the bus. A tier whose folder on the bus was made from the same
-tables and settings is not trained again. The step writes ``reports/finetune.json`` and
-``reports/finetune.md``.
+copied to ``models/<tier>`` on the bus; a ``tgi`` / ``openai`` tier's also to the immutable
+``models/<tier>/versions/<fingerprint>`` its server pool loads (:mod:`~relforge.finetune._publish`).
+A tier whose folder on the bus was made from the same tables and settings is not trained again.
+The step writes ``reports/finetune.json`` and ``reports/finetune.md``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from relforge.config import RelforgeConfig
 from relforge.errors import ConfigError
 from relforge.finetune._base import base_reference
 from relforge.finetune._data import load_graded_pairs, sample_per_query
+from relforge.finetune._publish import SERVED_BACKENDS, ensure_published, publish_version
 from relforge.logs import get_logger, log_event
 from relforge.tiers import resolve_model_ref
 
@@ -35,9 +39,9 @@ TIER_REPORT = "finetune.json"
 
 
 def mode_for(backend: str, llm_mode: str) -> str:
-    """How a tier with ``backend`` is fine-tuned: ``cross-encoder``, ``probe`` or ``lora``."""
-    if backend == "cross-encoder":
-        return "cross-encoder"
+    """How a tier with ``backend`` is fine-tuned: ``bi-encoder``, ``cross-encoder``, ``probe`` or ``lora``."""
+    if backend in ("bi-encoder", "cross-encoder"):
+        return backend
     if backend == "causal-lm":
         return llm_mode
     return "lora"  # tgi, openai: a server serves the merged model
@@ -138,12 +142,23 @@ def _finetune_each(bus, config, names, scale, train, calib, inputs, progress) ->
             if previous.get("fingerprint") == fp:
                 log_event(log, "tier already fine-tuned", tier=name, uri=bus.uri(target))
                 reports[name] = {**previous, "reused": True}
+                if spec.backend in SERVED_BACKENDS:  # published now if an earlier run stopped before it
+                    reports[name]["served_uri"] = ensure_published(bus, name, fp)
                 continue
         base = resolve_model_ref(ref, config.models, config.bus)
         log_event(log, "fine-tuning", tier=name, mode=mode, base=ref, train_pairs=len(train))
         with tempfile.TemporaryDirectory(prefix=f"relforge-{name}-") as tmp:
             out = Path(tmp) / name
-            if mode == "cross-encoder":
+            if mode == "bi-encoder":
+                from relforge.finetune._bi_encoder import train_bi_encoder
+
+                catalog = bus.read_table("catalog", columns=[cfg.item_field]).column(cfg.item_field).to_pylist()
+                report = train_bi_encoder(
+                    base, train, sample_per_query(calib, cfg.calib_max_pairs, cfg.seed), out, scale, cfg,
+                    cache_dir=config.models.cache_dir / "embeddings", base_ref=ref, max_length=spec.max_length,
+                    batch_size=spec.batch_size, catalog_texts=["" if t is None else str(t) for t in catalog],
+                )
+            elif mode == "cross-encoder":
                 from relforge.finetune._cross_encoder import finetune_cross_encoder
 
                 report = finetune_cross_encoder(base, train, calib, out, scale, cfg, base_ref=ref, progress=progress)
@@ -167,6 +182,8 @@ def _finetune_each(bus, config, names, scale, train, calib, inputs, progress) ->
                 log_event(log, f"tier {name}: fine-tuning did not beat its start: {warning}", level=30, tier=name)
             (out / TIER_REPORT).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
             report["uri"] = bus.put_dir(out, target)
+            if spec.backend in SERVED_BACKENDS:  # the pool's immutable copy: models/<tier>/versions/<fp>
+                report["served_uri"] = publish_version(bus, name, out, fp)
         reports[name] = report
     return reports
 
@@ -194,7 +211,12 @@ def report_markdown(summary: dict) -> str:
     ]
     for name, r in summary["tiers"].items():
         mode = r.get("mode", "")
-        if mode == "cross-encoder":
+        if mode == "bi-encoder":
+            before, best = None, r.get("calib_best")
+            cuts = ", ".join(f"{c:.3f}" for c in r.get("cut_points") or [])
+            detail = f"ordered-logit map on the cosine, cut points {cuts}, L2 {r.get('l2')}"
+            seconds = round(r.get("cosine_seconds", 0) + r.get("fit_seconds", 0), 1)
+        elif mode == "cross-encoder":
             before, best = r.get("calib_before"), r.get("calib_best")
             detail = f"steps {r.get('steps')}, best step {r.get('best_step')}, balance {r.get('balance')}"
             seconds = r.get("seconds")

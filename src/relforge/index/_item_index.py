@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import faiss
 import numpy as np
 
+from relforge.errors import ConfigError
 from relforge.index._cost import IndexPlan, plan_batch, plan_served
 from relforge.index._kinds import (
     as_vectors,
@@ -19,7 +20,6 @@ from relforge.index._kinds import (
 )
 from relforge.index._params import INDEX_KINDS, IndexParams
 from relforge.index._recall import RecallReport, drop_self, recall_at_k
-from relforge.errors import ConfigError
 from relforge.logs import get_logger, log_event
 
 log = get_logger("index")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import faiss
+
 from relforge.errors import ModelError, RecallGateError
 from relforge.index._item_index import ItemIndex
 from relforge.index._kinds import kind_of

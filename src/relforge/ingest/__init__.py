@@ -11,9 +11,10 @@ from relforge.ingest._esci import RATINGS, find_esci_dir, ingest_esci, load_esci
 from relforge.ingest._files import ingest_files, load_files, parse_mapping, parse_score_bins
 from relforge.ingest._grades import GradeMapper
 from relforge.ingest._readers import file_format, read_file
+from relforge.ingest._reviews import ingest_reviews, read_reviews
 from relforge.ingest._source import Source
-from relforge.ingest._step import run_ingest
 from relforge.ingest._split import SPLITS, UNLABELED, normalize_query, query_id_for, split_queries
+from relforge.ingest._step import run_ingest
 from relforge.ingest._tables import IngestedTables, build_tables
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "find_esci_dir",
     "ingest_esci",
     "ingest_files",
+    "ingest_reviews",
     "load_esci",
     "load_files",
     "normalize_query",
@@ -35,6 +37,7 @@ __all__ = [
     "parse_score_bins",
     "query_id_for",
     "read_file",
+    "read_reviews",
     "run_ingest",
     "sha256_file",
     "split_queries",

@@ -128,3 +128,25 @@ def files(
         replace=replace or None,
     )
     _report(bus, manifests)
+
+
+@app.command("reviews")
+def reviews(
+    file: Annotated[Path, typer.Option("--file", help="a Label Studio JSON export, or CSV / JSONL with query_id, item_id, grade")],
+    run: Annotated[str, typer.Option("--run", help="the run's URI: a local folder or s3://bucket/prefix")],
+    encoding: Annotated[str, typer.Option(help="text encoding of CSV / JSON files")] = "utf-8",
+) -> None:
+    """Human answers to the review queue (annotate's review/ exports) into the run's `reviews` table.
+
+    A Label Studio export's `annotations` give the grade (its last answer that was not cancelled);
+    CSV / JSONL rows give it in `grade` (a grade name or an integer; blank: not judged yet, skipped).
+    The next `relforge calibrate` adds these pairs to its calibration pairs, except those of
+    test-split queries, whose human grades stay for evaluation only.
+    """
+    from relforge.ingest._reviews import ingest_reviews
+
+    config = _config()
+    result = ingest_reviews(DataBus(run, config.bus), file, encoding)
+    splits = ", ".join(f"{k} {v}" for k, v in sorted(result["splits"].items())) or "none"
+    console.print(f"reviews: {result['read']} read ({result['new']} new, {result['updated']} updated; by split: "
+                  f"{splits}); table reviews now {result['rows']:,} rows")

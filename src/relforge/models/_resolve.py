@@ -153,11 +153,15 @@ def _from_s3(uri: str, cfg: ModelsConfig, bus: BusConfig | None) -> Path:
     try:
         listing = _listing(fs, base)
     except OSError as exc:
-        if (target / MANIFEST).exists():
+        cached = (target / MANIFEST).exists()
+        if cached and cfg.stale_s3_fallback:
             verify_folder(target, cache)
-            log_event(log, "S3 unreachable, using the cached copy", uri=uri, error=str(exc))
+            log_event(log, f"S3 unreachable: using the copy of {uri} cached earlier, which may be stale", level=30,
+                      uri=uri, folder=str(target), error=str(exc))
             return target
-        raise ModelError(f"{uri}: cannot list the model folder on S3: {exc}") from None
+        hint = (f"; a copy cached earlier is at {target} (set models.stale_s3_fallback=true to use it although "
+                "it may be stale)" if cached else "")
+        raise ModelError(f"{uri}: cannot list the model folder on S3: {exc}{hint}") from None
     if not listing:
         raise ModelError(f"{uri}: no model folder there (no files under this prefix)")
     source = {"uri": uri, "listing": listing}

@@ -4,8 +4,12 @@ forward pass lives here, written once.
 One interface (:class:`TierScorer`: pairs in, one probability per grade out, a cost per pair)
 and its backends: ``cross-encoder`` (:class:`CrossEncoderScorer`), ``causal-lm``
 (:class:`CausalLMScorer`, and :class:`ProbeScorer` for a probe folder), ``tgi``
-(:class:`TGIScorer`) and ``openai`` (:class:`OpenAIScorer`); :func:`load_scorer` builds one
-from a tier's configuration. :class:`PromptedLM` is the one forward pass of a local causal LM
+(:class:`TGIScorer`), ``openai`` (:class:`OpenAIScorer`) and ``bi-encoder``
+(:class:`BiEncoderScorer`: an embedding model's cosine through an ordered-logit map; the
+embedding model and its item-vector cache, :func:`load_encoder` / :class:`EmbeddingCache`,
+are shared with the dense mining channel); :func:`load_scorer` builds one from a tier's
+configuration; :class:`TierPool` operates the Kubernetes pool serving a remote tier (model,
+scale-up from zero, readiness, scale-down). :class:`PromptedLM` is the one forward pass of a local causal LM
 (shared prompt prefix computed once, only the layers needed); :class:`PromptEncoder` reads
 features for the probes; :class:`PromptBuilder` renders and fits the prompts for local and
 remote backends alike.
@@ -52,6 +56,14 @@ _EXPORTS = {
     "ProbeHead": "relforge.tiers._probe",
     "ProbeScorer": "relforge.tiers._probe",
     "CrossEncoderScorer": "relforge.tiers._cross_encoder",
+    "BiEncoder": "relforge.tiers._bi_encoder",
+    "BiEncoderScorer": "relforge.tiers._bi_encoder",
+    "DEFAULT_BI_MAX_LENGTH": "relforge.tiers._bi_encoder",
+    "EmbeddingCache": "relforge.tiers._encoder",
+    "Encoder": "relforge.tiers._encoder",
+    "has_words": "relforge.tiers._encoder",
+    "load_encoder": "relforge.tiers._encoder",
+    "model_fingerprint": "relforge.tiers._encoder",
     "cross_encoder_inputs": "relforge.tiers._cross_encoder",
     "length_buckets": "relforge.tiers._local",
     "share_seconds": "relforge.tiers._local",
@@ -66,6 +78,11 @@ _EXPORTS = {
     # from a configuration
     "load_scorer": "relforge.tiers._factory",
     "resolve_model_ref": "relforge.tiers._factory",
+    # the Kubernetes pools serving remote tiers
+    "TierPool": "relforge.tiers._pool",
+    "PooledScorer": "relforge.tiers._pool",
+    "pool_for": "relforge.tiers._pool",
+    "rollout_waiting": "relforge.tiers._pool",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

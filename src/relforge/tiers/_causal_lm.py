@@ -27,7 +27,7 @@ from relforge.tiers._scorer import Pair, Scores, TierScorer
 _log = get_logger("tiers.causal_lm")
 
 #: Prompt tokens of a causal-lm tier when neither its spec nor its folder says (prefix included).
-DEFAULT_LLM_MAX_LENGTH = 192
+DEFAULT_LLM_MAX_LENGTH = 128
 
 
 def prompt_for(folder: str | Path, scale: GradeScale, path: str | None = None) -> Prompt:
@@ -70,7 +70,7 @@ class CausalLMScorer(TierScorer):
         name: the model's name in the ``labels`` table (default: the folder's name).
         prompt: the prompt file (default: the descriptor's, else the scale's shipped prompt).
         batch_size: prompts per forward pass.
-        max_length: tokens per prompt (default: the folder's fine-tuning length, else 192);
+        max_length: tokens per prompt (default: the folder's fine-tuning length, else 128);
             the item text is cut by field to fit.
         device: torch device (default: the run's compute device).
         cost_per_second: price of one second of this machine; a pair's cost is its share of
@@ -123,4 +123,5 @@ class CausalLMScorer(TierScorer):
                 for i in batch:
                     errors[i] = f"causal-lm batch failed: {exc}"
             cost[batch] = share_seconds(seconds, [len(ids[i]) for i in batch], self.cost_per_second)
-        return Scores(probs, failed, cost, errors)
+        tokens = np.asarray([len(s) + self.lm.prefix_length if not f else 0 for s, f in zip(ids, failed)], dtype=np.int32)
+        return Scores(probs, failed, cost, errors, tokens=tokens)

@@ -69,6 +69,15 @@ def load_scorer(
             folder, scale, models=models_config, name=str(ref), batch_size=spec.batch_size,
             device=spec.device, cost_per_second=spec.cost_per_second,
         )
+    if spec.backend == "bi-encoder" or (descriptor is not None and descriptor.backend == "bi-encoder"):
+        if spec.backend != "bi-encoder":
+            raise ModelError(f"{folder}: a bi-encoder tier model, but tier `{spec.name}` uses the `{spec.backend}` backend")
+        from relforge.tiers._bi_encoder import BiEncoderScorer
+
+        return BiEncoderScorer(
+            folder, scale, models=models_config, name=str(ref), batch_size=spec.batch_size,
+            max_length=spec.max_length, device=spec.device, cost_per_second=spec.cost_per_second,
+        )
     if descriptor is not None and spec.backend == "cross-encoder" and descriptor.backend != "cross-encoder":
         raise ModelError(f"{folder}: a `{descriptor.backend}` model, but tier `{spec.name}` uses the cross-encoder backend")
     if descriptor is not None and spec.backend != "cross-encoder" and descriptor.backend == "cross-encoder":

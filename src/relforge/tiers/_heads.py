@@ -25,7 +25,7 @@ DESCRIPTOR = "relforge_tier.json"
 class TierDescriptor(BaseModel):
     """What a tier model folder is and how to read its outputs."""
 
-    backend: Literal["cross-encoder", "causal-lm", "probe"]
+    backend: Literal["cross-encoder", "causal-lm", "probe", "bi-encoder"]
     head: Literal["softmax", "ordinal", "grade-tokens"] = "softmax"
     grade_scale: GradeScale
     base_model: str = ""

@@ -127,6 +127,19 @@ class PromptedLM:
             raise ModelError(f"{folder}: unsupported layout (expected decoder.layers and decoder.norm)")
         self.pad_id = self.tokenizer.pad_token_id
         self._prefix = None
+        # The grade tokens' logits from the normed last hidden state and the output embeddings'
+        # grade rows (4 logits per pair, not the whole vocabulary), with the model's final
+        # soft-capping where it has one; a model with any other output scaling goes through
+        # its own head instead.
+        self._softcap = getattr(text, "final_logit_softcapping", None)
+        scaled = any(getattr(text, a, None) not in (None, 1, 1.0) for a in ("logit_scale", "logits_scaling"))
+        head = self.model.get_output_embeddings()
+        self._own_head = scaled or head is None or not hasattr(head, "weight")
+        if not self._own_head:
+            rows = torch.tensor(self.grade_ids, device=self.device)
+            self._grade_weight = head.weight.detach()[rows].float()
+            bias = getattr(head, "bias", None)
+            self._grade_bias = None if bias is None else bias.detach()[rows].float()
 
     @property
     def prefix_length(self) -> int:
@@ -213,14 +226,22 @@ class PromptedLM:
         kwargs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions,
                   "past_key_values": batch_cache, "use_cache": True}
         out: dict[str, np.ndarray] = {}
+        rows = torch.arange(b, device=self.device)
         try:
             with torch.inference_mode():
-                if logits:
+                if logits and self._own_head:
                     keep = torch.unique(last)  # the answer positions of this batch (few distinct values)
                     result = self.model(**kwargs, logits_to_keep=keep)
-                    column = torch.searchsorted(keep, last)
-                    chosen = result.logits[torch.arange(b, device=self.device), column]
+                    chosen = result.logits[rows, torch.searchsorted(keep, last)]
                     out["grade_logits"] = chosen[:, self.grade_ids].float().cpu().numpy()
+                elif logits:
+                    hidden = self.model.get_decoder()(**kwargs).last_hidden_state[rows, last].float()
+                    grade = hidden @ self._grade_weight.T
+                    if self._grade_bias is not None:
+                        grade = grade + self._grade_bias
+                    if self._softcap:
+                        grade = torch.tanh(grade / self._softcap) * self._softcap
+                    out["grade_logits"] = grade.cpu().numpy()
                 else:
                     try:
                         self.model.get_decoder()(**kwargs)

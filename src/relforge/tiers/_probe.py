@@ -152,4 +152,5 @@ class ProbeScorer(TierScorer):
             probs[ok] = self.head.probs(feats[self.key][ok])
         for i in np.flatnonzero(failed):
             errors[i] = "the prompt does not fit max_length, or its batch's forward pass failed"
-        return Scores(probs, failed, (feats["seconds"] * self.cost_per_second).astype(np.float32), errors)
+        return Scores(probs, failed, (feats["seconds"] * self.cost_per_second).astype(np.float32), errors,
+                      tokens=np.where(failed, 0, feats["tokens"]).astype(np.int32))

@@ -233,9 +233,12 @@ class RemoteScorer(TierScorer):
         cost = np.zeros(n, dtype=np.float32)
         errors: list[str | None] = [None] * n
         texts: list[str | None] = [None] * n
+        tokens = np.zeros(n, dtype=np.int32)
         for i, pair in enumerate(pairs):
             try:
-                texts[i] = server_prompt_text(self.tokenizer, self.builder.text(pair.query, pair.text))
+                suffix = self.builder.suffix_text(pair.query, pair.text)
+                texts[i] = server_prompt_text(self.tokenizer, self.builder.prefix_text + suffix)
+                tokens[i] = len(self.builder.prefix_ids) + len(self.tokenizer(suffix, add_special_tokens=False)["input_ids"])
             except RelforgeError as exc:
                 errors[i] = str(exc)
         todo = [i for i in range(n) if texts[i] is not None]
@@ -259,4 +262,4 @@ class RemoteScorer(TierScorer):
         if failed.any():
             log_event(_log, "pairs failed", level=30, tier=self.name, failed=int(failed.sum()), pairs=n,
                       first_error=next(e for e in errors if e)[:200])
-        return Scores(probs, failed, cost, errors)
+        return Scores(probs, failed, cost, errors, tokens=np.where(failed, 0, tokens).astype(np.int32))

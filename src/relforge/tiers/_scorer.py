@@ -38,12 +38,14 @@ class Scores:
             measured seconds of the pair's requests times ``cost_per_second``
             (:class:`relforge.config.TierSpec`).
         errors: per pair, ``None`` or why it failed.
+        tokens: ``(n,)`` prompt tokens per pair where the backend counts them (LLM tiers), else ``None``.
     """
 
     probs: np.ndarray
     failed: np.ndarray
     cost: np.ndarray
     errors: list[str | None] = field(default_factory=list)
+    tokens: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.failed)
@@ -63,11 +65,15 @@ class Scores:
 
     @classmethod
     def concat(cls, parts: Sequence[Scores]) -> Scores:
+        tokens = None
+        if parts and all(p.tokens is not None for p in parts):
+            tokens = np.concatenate([p.tokens for p in parts])
         return cls(
             probs=np.concatenate([p.probs for p in parts]),
             failed=np.concatenate([p.failed for p in parts]),
             cost=np.concatenate([p.cost for p in parts]),
             errors=[e for p in parts for e in p.errors],
+            tokens=tokens,
         )
 
 
@@ -90,6 +96,13 @@ class TierScorer(ABC):
     @abstractmethod
     def score(self, pairs: Sequence[Pair]) -> Scores:
         """Score ``pairs``; never raises for a single pair's failure (see :class:`Scores`)."""
+
+    def prepare_items(self, texts: Sequence[str]) -> None:
+        """A hint before scoring: the item texts the coming pairs draw from (the catalog).
+
+        A scorer may load what it needs for them once; the ``bi-encoder`` tier loads the
+        catalog's cached item vectors. The default does nothing.
+        """
 
     def close(self) -> None:
         """Release resources (clients, thread pools)."""

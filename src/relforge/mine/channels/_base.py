@@ -22,21 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from relforge.errors import ConfigError
+from relforge.tiers._encoder import has_words  # noqa: F401 - the channels' rule, shared with the tiers
 
 if TYPE_CHECKING:
     from relforge.config import RelforgeConfig
 
-_WORD = re.compile(r"\w", re.UNICODE)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def has_words(text: str) -> bool:
-    """True when ``text`` has at least one letter or digit (in any script).
-
-    Every built-in channel retrieves nothing for a query without one (only punctuation or
-    white space) and never retrieves an item without one: there is nothing to match on.
-    """
-    return bool(_WORD.search(text or ""))
 
 
 class Channel(ABC):

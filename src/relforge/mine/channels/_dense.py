@@ -1,94 +1,31 @@
-"""Channel ``dense``: a sentence-transformers bi-encoder and a faiss inner-product index."""
+"""Channel ``dense``: a sentence-transformers bi-encoder and a faiss inner-product index.
+
+The encoder and its item-vector cache are :mod:`relforge.tiers._encoder`'s (the ``bi-encoder``
+tier reads the same cached vectors).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import uuid
-from collections.abc import Callable, Sequence
-from pathlib import Path
+import logging
+from collections.abc import Sequence
 
 import numpy as np
 
 from relforge.errors import ModelError
 from relforge.index import IndexParams, IndexPlan, ItemIndex, plan_batch, plan_served
-from relforge.logs import track
-from relforge.mine.channels._base import Channel, has_words
+from relforge.logs import get_logger, log_event, track
+from relforge.mine.channels._base import Channel
+from relforge.tiers._encoder import (
+    EmbeddingCache,
+    Encoder,
+    has_words,
+    load_encoder,
+    model_fingerprint,
+)
 
-Encoder = Callable[[Sequence[str]], np.ndarray]
+__all__ = ["DenseChannel", "EmbeddingCache", "Encoder", "VectorIndex", "load_encoder", "model_fingerprint"]
 
-
-def load_encoder(model_dir: str | Path, batch_size: int = 64, max_seq_length: int | None = None) -> Encoder:
-    """A function texts -> L2-normalised float32 embeddings, from a sentence-transformers folder.
-
-    Raises:
-        ModelError: when the folder does not hold a loadable sentence-transformers model.
-    """
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        model = SentenceTransformer(str(model_dir), device="cpu")
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"{model_dir}: not a loadable sentence-transformers model: {exc}") from None
-    if max_seq_length:
-        model.max_seq_length = max_seq_length
-
-    def encode(texts: Sequence[str]) -> np.ndarray:
-        vectors = model.encode(
-            list(texts),
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
-
-    return encode
-
-
-def model_fingerprint(model_dir: str | Path, *extra: object) -> str:
-    """A short hash of a model folder's files (names, sizes, modification times) and ``extra``."""
-    h = hashlib.sha256(str(Path(model_dir).resolve()).encode())
-    for path in sorted(p for p in Path(model_dir).rglob("*") if p.is_file()):
-        stat = path.stat()
-        h.update(f"{path.relative_to(model_dir)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    h.update(repr(extra).encode())
-    return h.hexdigest()[:16]
-
-
-class EmbeddingCache:
-    """Item embeddings on local disk, keyed by the encoder and the exact texts.
-
-    Encoding a catalog is the slow part of the dense channel on a CPU; with the cache, a
-    rerun (a resumed run, another ``top_k``, more queries) reuses the vectors.
-
-    Args:
-        folder: where ``<key>.npy`` files go.
-        encoder_key: identifies the encoder (see :func:`model_fingerprint`).
-    """
-
-    def __init__(self, folder: str | Path, encoder_key: str):
-        self.folder, self.encoder_key = Path(folder), encoder_key
-
-    def key(self, texts: Sequence[str]) -> str:
-        h = hashlib.sha256(self.encoder_key.encode())
-        for text in texts:
-            h.update(text.encode("utf-8"))
-            h.update(b"\0")
-        return h.hexdigest()[:24]
-
-    def load(self, key: str) -> np.ndarray | None:
-        path = self.folder / f"{key}.npy"
-        try:
-            return np.load(path)
-        except (OSError, ValueError):
-            return None
-
-    def save(self, key: str, vectors: np.ndarray) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".{key}.{uuid.uuid4().hex[:8]}.npy"
-        np.save(tmp, vectors)
-        os.replace(tmp, self.folder / f"{key}.npy")
+log = get_logger("mine.dense")
 
 
 class VectorIndex:
@@ -196,7 +133,10 @@ class VectorIndex:
             exact.plan = plan
             return
         chosen = ItemIndex.build(stored, exact.item_ids, kind=plan.kind, params=self.params, plan=plan)
-        chosen.measure_recall(stored, queries)
+        report = chosen.measure_recall(stored, queries)
+        if report.recall < self.params.min_recall:
+            log_event(log, "dense channel: ANN recall under min_recall", level=logging.WARNING, kind=plan.kind,
+                      recall=round(report.recall, 4), min_recall=self.params.min_recall)
         self._index = chosen
 
 
@@ -248,11 +188,11 @@ class DenseChannel(Channel):
         return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
 
     def index(self, texts: Sequence[str], item_ids: Sequence[str]) -> None:
-        positions = np.array([i for i, t in enumerate(texts) if has_words(t)], dtype=np.int64)
+        positions, key = self.cache.items_key(texts) if self.cache else (
+            np.array([i for i, t in enumerate(texts) if has_words(t)], dtype=np.int64), "")
         if len(positions) == 0:
             raise ModelError("dense channel: no item text has a letter or digit; nothing to index")
         kept = [texts[i] for i in positions]
-        key = self.cache.key(kept) if self.cache else ""
         vectors = self.cache.load(key) if self.cache else None
         if vectors is None or vectors.shape[0] != len(kept):
             vectors = self._encode(kept, "items")

@@ -1,16 +1,12 @@
-"""The proposed `calibrate` configuration section: defaults, validation, forbidden keys."""
+"""The `calibrate` configuration section (relforge.config): defaults, validation, forbidden keys."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from relforge.calibrate import (
-    CALIBRATION_METHODS,
-    DEFAULT_FLOOR,
-    DEFAULT_MIN_POSITIVES,
-    CalibrateConfig,
-)
+from relforge.calibrate import CALIBRATION_METHODS, DEFAULT_FLOOR, DEFAULT_MIN_POSITIVES
+from relforge.config import CalibrateConfig, load_config
 
 
 def test_defaults_match_the_code_they_configure():
@@ -20,7 +16,14 @@ def test_defaults_match_the_code_they_configure():
     assert cfg.min_positives == DEFAULT_MIN_POSITIVES and cfg.floor == DEFAULT_FLOOR
     assert cfg.routing == "target-accuracy" and cfg.folds == 5 and not cfg.guarantee
     assert cfg.agreement_to_guarantee == cfg.target_accuracy
-    assert cfg.gate_qwk_above_zero and cfg.gate_max_ece == 0.1
+    assert cfg.gate and cfg.gate_qwk_above_zero and cfg.gate_max_ece is not None
+    assert cfg.max_pairs is None  # every calib pair, unless capped
+
+
+def test_it_is_the_calibrate_section_of_the_configuration():
+    cfg = load_config(overrides=["calibrate.target_accuracy=0.5", "calibrate.gate=false"])
+    assert cfg.calibrate.target_accuracy == 0.5 and not cfg.calibrate.gate
+    assert isinstance(cfg.calibrate, CalibrateConfig)
 
 
 def test_invalid_settings_are_refused():
