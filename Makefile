@@ -6,12 +6,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/demo
 DEMO_CONFIG ?= configs/demo.yaml
+COLD_START_RUN_DIR ?= runs/demo-cold-start
+COLD_START_CONFIG ?= configs/demo-cold-start.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help install install-vllm demo test lint compile bench-mine bench-index bench-tiers images clean
+.PHONY: help install install-vllm demo demo-cold-start test lint compile bench-mine bench-index bench-tiers images clean
 
 help:
 	@echo "make demo      run the pipeline on the shipped ESCI-150 data with the packaged models"
+	@echo "make demo-cold-start  the cold-start pipeline on ESCI-150: synthetic queries, teacher labels, a distilled tier"
 	@echo "make test      run the test suite (starts SeaweedFS and vLLM itself)"
 	@echo "make install-vllm  the vLLM CPU environment .venv-vllm that the tests serve models with"
 	@echo "make lint      ruff"
@@ -19,6 +22,7 @@ help:
 	@echo "make bench-mine  mining benchmark (100k items, 10k queries)"
 	@echo "make bench-tiers  tier throughput at the demo's settings beside the raw library calls and vLLM"
 	@echo "make bench-index  index benchmark: exact, HNSW, IVF-PQ (1M 384-d vectors, 10k queries)"
+	@echo "make bench-annotate  annotation benchmark: labels/s and peak memory, 100k and 1M candidates"
 	@echo "make images    build the CPU and GPU step images (needs a Docker engine)"
 
 $(BIN)/python:
@@ -78,6 +82,12 @@ $(CHECKS_STAMP): $(CHECKS_REQUIREMENTS)
 demo: $(STAMP)
 	$(BIN)/python -m pipeline run-local --run $(RUN_DIR) --config $(DEMO_CONFIG)
 
+# The cold-start pipeline (pull-models, ingest, synthesize-queries, coldstart-candidates,
+# teacher-label, distill) on ESCI-150's catalog: a few hundred synthetic queries, the zero-shot
+# top tier as the teacher, the distilled cross-encoder calibrated on the human calib split.
+demo-cold-start: $(STAMP)
+	$(BIN)/python -m pipeline run-local --pipeline cold-start --run $(COLD_START_RUN_DIR) --config $(COLD_START_CONFIG)
+
 test: $(STAMP) $(VLLM_STAMP) $(CHECKS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -96,6 +106,9 @@ bench-tiers: $(STAMP) $(VLLM_STAMP)
 
 bench-index: $(STAMP)
 	$(BIN)/python benchmarks/bench_index.py
+
+bench-annotate: $(STAMP)
+	$(BIN)/python benchmarks/bench_annotate.py
 
 # The step images (containers/), tagged $(IMAGE_REPO)/relforge-step[-gpu]:VERSION; push them to
 # your registry and compile the pipeline with RELFORGE_STEP_IMAGE / RELFORGE_GPU_STEP_IMAGE.

@@ -16,7 +16,7 @@ Builds, with tiny models made here (as ``tests/tiny_models.py`` makes them; neve
   tier accepts about 70% of the pairs reaching it (random models' routing is not the point
   here; the shares and each tier's pairs/s are printed).
 
-At full size (100,000 and 1,000,000) expect about an hour and a half on 2 CPU cores: the top tier
+At full size (100,000 and 1,000,000) expect about two hours on 2 CPU cores: the top tier
 alone on 100,000 pairs is the longest part.
 
 Each measurement runs ``annotate`` in its own subprocess (so that the peak resident memory,
@@ -110,7 +110,8 @@ def config_for(models: dict[str, Path], cache: Path, tiers: list[str], shard_row
     backends = {"tier0": "bi-encoder", "tier1": "cross-encoder", "tier2": "causal-lm"}
     lengths = {"tier0": 32, "tier1": 48, "tier2": 160}
     overrides = [f"tiers.names=[{', '.join(tiers)}]", f"models.cache_dir={cache}", "calibrate.gate=false",
-                 "calibrate.bootstrap_reps=200", f"annotate.shard_rows={shard_rows}", "review.enabled=false"]
+                 "calibrate.bootstrap_reps=200", f"annotate.shard_rows={shard_rows}", "review.enabled=false",
+                 "review.bins=100"]  # fine confidence histograms: the thresholds below are read from them
     if threads:
         overrides.append(f"compute.threads={threads}")
     for t in tiers:

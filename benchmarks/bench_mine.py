@@ -196,7 +196,7 @@ def measure_dense_pipeline(titles, queries, args):
 
     items, qv = unit_vectors(len(titles), 1), unit_vectors(len(queries), 2)
     cfg = MineConfig()
-    ch = DenseChannel(encoder=None, index=VectorIndex(cfg.dense_exact_max_items, cfg.hnsw_m, cfg.hnsw_ef_search))
+    ch = DenseChannel(encoder=None, index=VectorIndex(hnsw_m=cfg.hnsw_m, ef_search=cfg.hnsw_ef_search))
     _, build = _timed(lambda: ch.index_vectors(items))
     idx, search = _timed(lambda: _in_shards(lambda v: ch.search_vectors(v, K), qv, args.shard))
     return build, search, idx
@@ -244,7 +244,7 @@ def measure_total(titles, queries, args):
 
     def factory(cfg):
         m = cfg.mine
-        return DenseChannel(encode, VectorIndex(m.dense_exact_max_items, m.hnsw_m, m.hnsw_ef_search))
+        return DenseChannel(encode, VectorIndex(hnsw_m=m.hnsw_m, ef_search=m.hnsw_ef_search))
 
     register_channel("dense", factory, replace=True)
     root = Path(tempfile.mkdtemp(prefix="bus-", dir=args.workdir))

@@ -7,6 +7,10 @@
 - ``submit --host URL --run s3://bucket/prefix [--namespace NS] [--config configs/cluster.yaml]``:
   compile and start a run on Kubeflow Pipelines (the same code as ``relforge submit``:
   :func:`pipeline.submit.submit`).
+
+Each takes ``--pipeline relforge|cold-start`` (:data:`relforge.steps.PIPELINES`; default
+``relforge``): ``cold-start`` runs ``pull-models``, ``ingest`` and the cold-start steps on a
+catalog alone.
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ def _config_yaml(path: str | None, overrides: list[str]) -> str:
     return config_to_yaml(load_config(path, overrides))
 
 
-def compile_pipeline(out: Path, settings=None) -> Path:
+def compile_pipeline(out: Path, settings=None, variant: str = "relforge") -> Path:
     """The cluster pipeline at ``out``; ``settings``: the ``cluster`` section (default: its defaults)."""
     from pipeline.submit import compile_pipeline as compile_for_cluster
 
-    return compile_for_cluster(out, settings)
+    return compile_for_cluster(out, settings, variant=variant)
 
 
-def run_local(run: str, config_yaml: str, screen=None) -> dict:
+def run_local(run: str, config_yaml: str, screen=None, variant: str = "relforge") -> dict:
     """Run the pipeline under KFP's local runner, one line per finished step on ``screen``.
 
     KFP's executor output and the steps' own output go to ``<run>/_kfp/run-local.log``; the
@@ -48,7 +52,9 @@ def run_local(run: str, config_yaml: str, screen=None) -> dict:
     from pipeline.pipeline import build_pipeline
     from relforge.bus import DataBus
     from relforge.cli import step_line
-    from relforge.steps import STEPS, step_record
+    from relforge.steps import pipeline_steps, step_record
+
+    steps = pipeline_steps(variant)
 
     run_dir = Path(run).resolve()
     (run_dir / "_kfp").mkdir(parents=True, exist_ok=True)
@@ -60,7 +66,7 @@ def run_local(run: str, config_yaml: str, screen=None) -> dict:
     shown: set[str] = set()
 
     def show_finished() -> None:
-        for step in STEPS:
+        for step in steps:
             record = step_record(bus, step.name) if step.name not in shown else None
             if record and record["finished_at"] >= started:
                 shown.add(step.name)
@@ -73,7 +79,7 @@ def run_local(run: str, config_yaml: str, screen=None) -> dict:
         while not stop.wait(1.0):
             show_finished()
 
-    screen.write(f"relforge pipeline under kfp.local: {len(STEPS)} steps into {run_dir} (log: {log_path})\n")
+    screen.write(f"relforge pipeline `{variant}` under kfp.local: {len(steps)} steps into {run_dir} (log: {log_path})\n")
     screen.flush()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -90,7 +96,7 @@ def run_local(run: str, config_yaml: str, screen=None) -> dict:
                 pipeline_root=str(run_dir / "_kfp"),
                 raise_on_error=True,
             )
-            build_pipeline(cluster=False)(run_uri=str(run_dir), config_yaml=config_yaml)
+            build_pipeline(cluster=False, variant=variant)(run_uri=str(run_dir), config_yaml=config_yaml)
         except Exception as exc:  # noqa: BLE001 - reported below, with the log
             failure = exc
         finally:
@@ -102,13 +108,13 @@ def run_local(run: str, config_yaml: str, screen=None) -> dict:
             watcher.join()
     show_finished()
     if failure is not None:
-        failed = next((s.name for s in STEPS if s.name not in shown), "?")
+        failed = next((s.name for s in steps if s.name not in shown), "?")
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
         screen.write(f"step {failed} FAILED ({type(failure).__name__}); the end of {log_path}:\n")
         screen.write("\n".join("  " + line for line in tail) + "\n")
         screen.flush()
         raise SystemExit(1)
-    reports = [bus.uri(o.path) for s in STEPS for o in s.outputs if o.kind in ("Markdown", "HTML") and bus.exists(o.path)]
+    reports = [bus.uri(o.path) for s in steps for o in s.outputs if o.kind in ("Markdown", "HTML") and bus.exists(o.path)]
     if reports:
         screen.write("reports: " + ", ".join(reports) + "\n")
     return {"run": str(run_dir), "steps": sorted(shown)}
@@ -123,11 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     p_compile.add_argument("--out", type=Path, default=Path("build/relforge.yaml"))
     p_compile.add_argument("--config", help="YAML configuration file (its `cluster` section: images, GPU pool)")
     p_compile.add_argument("--set", action="append", default=[], help="section.key=value override")
+    p_compile.add_argument("--pipeline", default="relforge", dest="variant", help="relforge (default) or cold-start")
     for name in ("run-local", "submit"):
         p = sub.add_parser(name)
         p.add_argument("--run", required=True, help="the run's root on the data bus")
         p.add_argument("--config", help="YAML configuration file")
         p.add_argument("--set", action="append", default=[], help="section.key=value override")
+        p.add_argument("--pipeline", default="relforge", dest="variant", help="relforge (default) or cold-start")
         if name == "submit":
             p.add_argument("--host", required=True, help="Kubeflow Pipelines API URL")
             p.add_argument("--namespace", help="the KFP profile namespace (multi-user Kubeflow)")
@@ -144,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "compile":
         from relforge.config import load_config
 
-        print(compile_pipeline(args.out, load_config(args.config, args.set).cluster))
+        print(compile_pipeline(args.out, load_config(args.config, args.set).cluster, variant=args.variant))
     elif args.cmd == "run-local":
-        run_local(args.run, _config_yaml(args.config, args.set))
+        run_local(args.run, _config_yaml(args.config, args.set), variant=args.variant)
     else:
         from pipeline.submit import submit
         from relforge.config import load_config
@@ -154,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             done = submit(args.host, args.run, load_config(args.config, args.set), namespace=args.namespace,
-                          experiment=args.experiment, run_name=args.run_name)
+                          experiment=args.experiment, run_name=args.run_name, variant=args.variant)
         except RelforgeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

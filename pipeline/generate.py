@@ -10,7 +10,11 @@ the kubeflow/pipelines-components layout:
   resources), ``metadata.yaml`` (name, stability, the Pipelines version verified with,
   external services), ``OWNERS``;
 - ``tests/test_component_unit.py``: the component's function calls the step by name with its
-  parameters and publishes its outputs (library calls mocked).
+  parameters and publishes its outputs (library calls mocked);
+- ``tests/test_component_local.py``: the component under KFP's real local runner
+  (``kfp.local.SubprocessRunner``) on a tiny run on which every declared step before it has
+  run (the ``tiny_run`` fixture of ``pipeline/components/conftest.py``), checking what it
+  committed on the bus and its KFP outputs.
 
 The files are generated, not edited: ``tests/pipeline/test_generated.py`` fails when a
 folder differs from what its declaration generates.
@@ -138,6 +142,25 @@ def test_component_runs_its_step_with_its_parameters_and_publishes_its_outputs(t
 '''
 
 
+def _local_test(step: StepSpec) -> str:
+    return f'''"""Local-runner test of the generated component `{step.component_name}`: KFP's real local runner
+runs it on a tiny run prepared by `pipeline/components/conftest.py` (every declared step before
+`{step.name}` run through the library), and the test checks what it committed. {HEADER}"""
+
+from kfp import local
+
+from pipeline.components.{step.component_name} import {step.component_name}
+
+
+def test_component_commits_what_its_step_writes_under_the_kfp_local_runner(tiny_run):
+    run = tiny_run.before("{step.name}")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run.parent / "_kfp"),
+               raise_on_error=True)
+    task = {step.component_name}(run_uri=str(run), config_yaml=tiny_run.config_yaml)
+    tiny_run.check("{step.name}", run, task)
+'''
+
+
 def render(step: StepSpec, verified: str) -> dict[str, str]:
     """The files of a step's component folder, by relative path."""
     return {
@@ -150,6 +173,7 @@ def render(step: StepSpec, verified: str) -> dict[str, str]:
         "OWNERS": f"# {HEADER}\napprovers:\n  - relforge-maintainers\nreviewers:\n  - relforge-maintainers\n",
         "tests/__init__.py": "",
         "tests/test_component_unit.py": _unit_test(step),
+        "tests/test_component_local.py": _local_test(step),
     }
 
 

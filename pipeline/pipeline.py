@@ -1,6 +1,9 @@
-"""The relforge pipeline, made from the step declarations (:data:`relforge.steps.STEPS`).
+"""The relforge pipelines, made from the step declarations (:data:`relforge.steps.STEPS`).
 
-Every declared step is one task (its generated component in ``pipeline/components/``); a
+A pipeline is a subset of the declared steps (:data:`relforge.steps.PIPELINES`): ``relforge``,
+DESIGN.md's pipeline, and ``cold-start``, a catalog alone to a distilled labeler (``pull-models``,
+``ingest``, ``synthesize-queries``, ``coldstart-candidates``, ``teacher-label``, ``distill``).
+Every step of it is one task (its generated component in ``pipeline/components/``); a
 task runs after the tasks whose outputs it reads (:func:`relforge.steps.upstream`). Steps
 exchange data through the bus (``run_uri``), not through KFP artifacts, so the same
 definition runs under ``kfp.local`` on a laptop and on Kubeflow Pipelines in a cluster. The
@@ -20,7 +23,7 @@ from kfp import dsl
 
 from relforge.config import ClusterConfig, GpuPoolConfig
 from relforge.step_spec import StepSpec
-from relforge.steps import STEPS, upstream
+from relforge.steps import pipeline_steps, upstream
 
 #: The default Kubernetes secret with the S3 credentials (``cluster.s3_secret``;
 #: manifests/base/s3-credentials.example.yaml).
@@ -62,8 +65,9 @@ def _for_cluster(task: dsl.PipelineTask, step: StepSpec, settings: ClusterConfig
 def build_pipeline(
     cluster: bool,
     gpu_pool: GpuPoolConfig | dict | None = None,
-    steps: tuple[StepSpec, ...] = STEPS,
+    steps: tuple[StepSpec, ...] | None = None,
     settings: ClusterConfig | None = None,
+    variant: str = "relforge",
 ):
     """The pipeline function; ``cluster=True`` adds each step's Kubernetes settings.
 
@@ -71,9 +75,12 @@ def build_pipeline(
         cluster: add the Kubernetes settings (images, secret, resources, retries, GPU pool).
         gpu_pool: the GPU pool for GPU steps, ``{"node_selector": {...}, "tolerations": [...]}``
             (default: ``settings.gpu_pool``).
-        steps: the steps (default: all declared ones).
+        steps: the steps (default: those of ``variant``).
         settings: the configuration's ``cluster`` section (default: its defaults).
+        variant: which pipeline (:data:`relforge.steps.PIPELINES`): ``relforge`` or ``cold-start``;
+            the compiled pipeline is named ``relforge`` or ``relforge-<variant>``.
     """
+    steps = steps if steps is not None else pipeline_steps(variant)
     settings = settings or ClusterConfig()
     if gpu_pool is not None:
         settings = settings.model_copy(update={"gpu_pool": GpuPoolConfig.model_validate(
@@ -106,6 +113,14 @@ def build_pipeline(
     relforge.__signature__ = inspect.Signature(signature)
     relforge.__annotations__ = {p.name: p.annotation for p in signature}
     return dsl.pipeline(
-        name="relforge",
-        description="Relevance labels from a calibrated cascade, and a retriever trained on them.",
+        name="relforge" if variant == "relforge" else f"relforge-{variant}",
+        description=DESCRIPTIONS.get(variant, f"relforge's {variant} pipeline."),
     )(relforge)
+
+
+#: What each pipeline does, in one sentence (the compiled pipeline's description).
+DESCRIPTIONS = {
+    "relforge": "Relevance labels from a calibrated cascade, and a retriever trained on them.",
+    "cold-start": "From a catalog alone: synthetic queries, BM25 hard negatives, teacher labels and a distilled "
+                  "labeler that joins the cascade as a tier.",
+}

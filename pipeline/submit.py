@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,15 +28,16 @@ from relforge.config import ClusterConfig, RelforgeConfig
 TOKEN_ENV = "RELFORGE_KFP_TOKEN"
 
 
-def compile_pipeline(out: Path, settings: ClusterConfig | None = None) -> Path:
-    """Compile the cluster pipeline (Kubernetes settings from ``settings``) to ``out``."""
+def compile_pipeline(out: Path, settings: ClusterConfig | None = None, variant: str = "relforge") -> Path:
+    """Compile the cluster pipeline ``variant`` (Kubernetes settings from ``settings``) to ``out``."""
     from kfp import compiler
 
     from pipeline.pipeline import build_pipeline
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(cluster=True, settings=settings), package_path=str(out))
+    compiler.Compiler().compile(build_pipeline(cluster=True, settings=settings, variant=variant),
+                                package_path=str(out))
     return out
 
 
@@ -58,6 +60,7 @@ def submit(
     namespace: str | None = None,
     experiment: str = "relforge",
     run_name: str | None = None,
+    variant: str = "relforge",
 ) -> Submitted:
     """Compile the pipeline and create a run of it on the KFP API at ``host``.
 
@@ -68,6 +71,7 @@ def submit(
         namespace: the KFP profile namespace (multi-user KFP); unset: the client's default.
         experiment: the experiment's name (created if missing).
         run_name: the run's display name (default: ``relforge <run>``).
+        variant: the pipeline (:data:`relforge.steps.PIPELINES`): ``relforge`` or ``cold-start``.
 
     Raises:
         ConfigError: a setting the cluster's pods cannot use (a local path, a non-``s3://`` run).
@@ -75,17 +79,20 @@ def submit(
     import kfp
 
     from relforge.cluster import cluster_run
-    from relforge.steps import STEPS
+    from relforge.steps import pipeline_steps
 
-    sent = cluster_run(config, run, [p for s in STEPS for p in s.params])
+    sent = cluster_run(config, run, [p for s in pipeline_steps(variant) for p in s.params])
     settings = config.cluster
-    client = kfp.Client(host=host, namespace=namespace or "kubeflow", existing_token=os.environ.get(TOKEN_ENV) or None)
+    with warnings.catch_warnings():  # "This client only works with Kubeflow Pipeline v2.0.0-beta.2 and later"
+        warnings.simplefilter("ignore", FutureWarning)
+        client = kfp.Client(host=host, namespace=namespace or "kubeflow",
+                            existing_token=os.environ.get(TOKEN_ENV) or None)
     with tempfile.TemporaryDirectory(prefix="relforge-submit-") as tmp:
-        package = compile_pipeline(Path(tmp) / "relforge.yaml", settings)
+        package = compile_pipeline(Path(tmp) / "relforge.yaml", settings, variant=variant)
         result = client.create_run_from_pipeline_package(
             str(package),
             arguments=sent.arguments,
-            run_name=run_name or f"relforge {sent.arguments['run_uri']}",
+            run_name=run_name or f"relforge{'' if variant == 'relforge' else '-' + variant} {sent.arguments['run_uri']}",
             experiment_name=experiment,
             namespace=namespace,
             pipeline_root=settings.pipeline_root,

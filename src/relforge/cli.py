@@ -191,7 +191,8 @@ def _pipeline_submit():
 
 @app.command("submit")
 def submit_cmd(
-    host: Annotated[str, typer.Option("--host", help="the Kubeflow Pipelines API, e.g. https://kubeflow.example.com/pipeline")],
+    host: Annotated[str, typer.Option("--host", help="the Kubeflow Pipelines API, e.g. "
+                                      "https://kubeflow.example.com/pipeline")],
     run: Annotated[str, typer.Option("--run", "-r", help="the run's root on S3: s3://bucket/prefix")],
     namespace: Annotated[str | None, typer.Option(help="the KFP profile namespace (multi-user Kubeflow)")] = None,
     experiment: Annotated[str, typer.Option(help="the experiment (created if missing)")] = "relforge",
@@ -200,6 +201,8 @@ def submit_cmd(
                                                 "(default: the global --config)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override one setting: section.key=value "
                                                    "(after the global ones)")] = None,
+    pipeline: Annotated[str, typer.Option("--pipeline", help="relforge (DESIGN.md's pipeline) or cold-start (a "
+                                          "catalog alone to a distilled labeler)")] = "relforge",
 ) -> None:
     """Compile the pipeline and start a run on Kubeflow Pipelines, with the settings that mean
     something in the cluster: no local paths (models.cache_dir is dropped, a local data file or
@@ -210,7 +213,8 @@ def submit_cmd(
     cfg = state.config
     if config is not None or set_:
         cfg = load_config(config or state.path, [*state.overrides, *(set_ or [])])
-    done = _pipeline_submit()(host, run, cfg, namespace=namespace, experiment=experiment, run_name=run_name)
+    done = _pipeline_submit()(host, run, cfg, namespace=namespace, experiment=experiment, run_name=run_name,
+                              variant=pipeline)
     print(json.dumps({"run_id": done.run_id, "experiment": done.experiment, "url": done.url,
                       "dropped": done.dropped}, indent=2))
 
@@ -225,6 +229,43 @@ def _register() -> None:
     for step in STEPS:
         if step.cli:
             _step_command(step)
+    from relforge.twotower.cli import search_command
+
+    app.command("search")(search_command)
+    app.command("ablate")(ablate_cmd)
+    app.command("second-round")(second_round_cmd)
+
+
+def _run_steps(names: list[str], run: str, overrides: list[str], label: str) -> RelforgeConfig:
+    """Run steps by name with ``overrides`` on the configuration; one line per step."""
+    from relforge.steps import run_step
+
+    config = load_config(data=state.config.model_dump(mode="json"), overrides=overrides,
+                         labels=[label] * len(overrides), source="config")
+    for name in names:
+        print(step_line(run_step(name, run, config)), flush=True)
+    return config
+
+
+def ablate_cmd(
+    run: Annotated[str, typer.Option("--run", "-r", help=_RUN_HELP)],
+    only: Annotated[str | None, typer.Option(help="only these variants, comma-separated (ablate.variants)")] = None,
+) -> None:
+    """Baselines and ablations in one command: the run's own curriculum, retriever and index (skipped
+    when committed), each ablation variant in its sub-run, then evaluate; the table with CIs is
+    reports/ablation.md."""
+    overrides = ["ablate.enabled=true"] + ([f"ablate.only=[{only}]"] if only else [])
+    config = _run_steps(["curriculum", "train-two-tower", "export-index", "ablate", "evaluate"], run, overrides,
+                        "relforge ablate")
+    from relforge.bus import DataBus
+
+    print(f"{'':<16}  table: {DataBus(run, config.bus).uri('reports/ablation.md')}")
+
+
+def second_round_cmd(run: Annotated[str, typer.Option("--run", "-r", help=_RUN_HELP)]) -> None:
+    """The second mining round: the trained retriever as a fourth channel, mine, annotate, curriculum,
+    train and export again in a sub-run, then evaluate with both rounds."""
+    _run_steps(["second-round", "evaluate"], run, ["second_round.enabled=true"], "relforge second-round")
 
 
 def main() -> None:

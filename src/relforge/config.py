@@ -186,11 +186,8 @@ class MineConfig(_Section):
     dense_cache_embeddings: bool = Field(
         default=True, description="keep item embeddings under models.cache_dir/embeddings for reruns"
     )
-    dense_exact_max_items: int = Field(
-        default=200_000, gt=0, description="exact inner-product search up to this catalog size, HNSW above"
-    )
-    hnsw_m: int = 32
-    hnsw_ef_search: int = 128
+    hnsw_m: int = Field(default=32, gt=0, description="HNSW graph degree, where the index planner picks HNSW")
+    hnsw_ef_search: int = Field(default=128, gt=0, description="HNSW search breadth, where the index planner picks HNSW")
     batch_size: int = 64
 
     @model_validator(mode="after")
@@ -666,6 +663,430 @@ class ClusterConfig(_Section):
     )
 
 
+class CurriculumRule(_Section):
+    """One rule of the curriculum: which labelled candidates get ``level``.
+
+    A candidate matches when every condition that is set holds: its bucket is in ``buckets``,
+    its grade lies in ``[min_grade, max_grade]`` (a negative grade counts from the top of the
+    scale: ``-1`` is the top grade, ``-2`` the one below), its confidence in
+    ``[min_confidence, max_confidence]``. The first matching rule wins.
+    """
+
+    level: int = Field(ge=1, le=5, description="the difficulty level this rule assigns (1 = easiest)")
+    name: str = Field(description="what the level is, for the report, e.g. `easy positive`")
+    buckets: list[str] | None = Field(default=None, description="mining buckets it applies to (unset: any)")
+    min_grade: int | None = Field(default=None, description="least grade (negative: from the top, -1 = top grade)")
+    max_grade: int | None = Field(default=None, description="greatest grade (negative: from the top)")
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    max_confidence: float | None = Field(default=None, ge=0, le=1)
+
+
+def _default_curriculum_rules() -> list[CurriculumRule]:
+    return [
+        CurriculumRule(level=5, name="low confidence", max_confidence=0.4),
+        CurriculumRule(level=1, name="easy positive", buckets=["consensus"], min_grade=-1),
+        CurriculumRule(level=2, name="easy negative", buckets=["random"], max_grade=0),
+        CurriculumRule(level=3, name="hard positive", buckets=["lexical_only"], min_grade=-1),
+        CurriculumRule(level=4, name="hard negative", buckets=["single"], max_grade=0),
+        CurriculumRule(level=5, name="graded middle", min_grade=1, max_grade=-2),
+    ]
+
+
+class CurriculumConfig(_Section):
+    """Step `curriculum`: a difficulty level (1-5) and a stage (1-3) per labelled candidate.
+
+    The levels come from ``rules`` (data, not code: on ESCI-150 lexical-only items were no harder
+    positives than consensus ones, so check the defaults against the mining report); a candidate
+    no rule matches gets ``default_level`` (unset: it is left out). A row's stage is the first
+    stage whose levels include its level; training stage ``k`` trains on the levels of
+    ``stages[k]``. Test-split queries are never in the curriculum.
+    """
+
+    source: Literal["labels", "judgments"] = Field(
+        default="labels",
+        description="labels: the cascade's labels of the mined candidates; judgments: the human judgments "
+        "(the human-labels baseline)",
+    )
+    splits: list[str] = Field(
+        default_factory=lambda: ["train", "calib", "unlabeled"],
+        description="queries whose pairs become training examples (never `test`)",
+    )
+    rules: list[CurriculumRule] = Field(default_factory=_default_curriculum_rules)
+    default_level: int | None = Field(
+        default=5, ge=1, le=5,
+        description="level of a candidate no rule matches (unset: left out of the curriculum)",
+    )
+    stages: dict[int, list[int]] = Field(
+        default_factory=lambda: {1: [1, 2], 2: [1, 2, 3, 4], 3: [1, 2, 3, 4, 5]},
+        description="training stage -> the levels it trains on (DESIGN.md: 1 = levels 1-2, 2 = 1-4, 3 = all)",
+    )
+
+    @field_validator("splits", mode="before")
+    @classmethod
+    def _splits_from_text(cls, value: Any) -> Any:
+        return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _valid(self) -> CurriculumConfig:
+        if "test" in self.splits:
+            raise ValueError("`test` queries are for evaluation only; they cannot be in curriculum.splits")
+        if not self.splits:
+            raise ValueError("curriculum.splits needs at least one split")
+        if sorted(self.stages) != list(range(1, len(self.stages) + 1)):
+            raise ValueError(f"stages must be numbered 1..n, got {sorted(self.stages)}")
+        for stage, levels in self.stages.items():
+            bad = [lv for lv in levels if not 1 <= lv <= 5]
+            if bad or not levels:
+                raise ValueError(f"stage {stage}: levels must be 1..5 and at least one, got {levels}")
+        used = {r.level for r in self.rules} | ({self.default_level} if self.default_level else set())
+        staged = {lv for levels in self.stages.values() for lv in levels}
+        if used - staged:
+            raise ValueError(f"levels {sorted(used - staged)} are assigned by the rules but in no stage")
+        return self
+
+
+StageLoss = Literal["mnrl", "cached-mnrl", "cosent", "margin-mse", "triplet"]
+
+
+class TrainingStage(_Section):
+    """One stage of the two-tower training: the curriculum stage it trains on and its loss."""
+
+    stage: int = Field(ge=1, description="the curriculum stage whose levels it trains on (curriculum.stages)")
+    loss: StageLoss = Field(
+        description="mnrl / cached-mnrl: in-batch plus mined hard negatives (NO_DUPLICATES batches); "
+        "triplet; cosent: graded (query, item, target) pairs; margin-mse: (query, better, worse) with the "
+        "targets' margin",
+    )
+    epochs: float = Field(default=1.0, gt=0)
+    negatives: int = Field(
+        default=1, ge=0,
+        description="mined hard negatives per positive (mnrl, cached-mnrl, triplet), or worse items per item "
+        "(margin-mse); 0: in-batch negatives only",
+    )
+    max_examples: int | None = Field(
+        default=None, gt=0, description="cap on the stage's training examples (sampled per query)"
+    )
+    learning_rate: float | None = Field(default=None, gt=0, description="unset: twotower.learning_rate")
+
+
+def _default_training_stages() -> list[TrainingStage]:
+    return [
+        TrainingStage(stage=1, loss="mnrl", negatives=1),
+        TrainingStage(stage=2, loss="mnrl", negatives=1),
+        TrainingStage(stage=3, loss="cosent", negatives=0),
+    ]
+
+
+class TwoTowerConfig(_Section):
+    """Step `train-two-tower`: a bi-encoder (one shared tower for queries and items) trained on the
+    curriculum with sentence-transformers' trainer, stage after stage, from ``base_model``.
+
+    Hard negatives are the curriculum's negatives of the same query (grade ``<= negative_grade``)
+    that pass a false-negative filter: with the stage's starting model, a negative is kept only
+    when its similarity to the query is below the positive's by ``absolute_margin`` and by
+    ``relative_margin`` of it (as sentence-transformers' ``mine_hard_negatives`` and NV-Retriever).
+    Checkpoints are saved every ``save_steps`` on the bus: a killed training resumes there.
+    """
+
+    base_model: str = Field(default="packaged:minilm-l6", description="model reference the towers start from")
+    item_field: str = Field(default="text", description="catalog column the item tower reads")
+    max_seq_length: int = Field(default=128, gt=4, description="tokens of a query or item text")
+    stages: list[TrainingStage] = Field(
+        default_factory=_default_training_stages,
+        description="the stages, in order, each from the previous one's model; empty: the base model untrained",
+    )
+    curriculum: bool = Field(
+        default=True,
+        description="train the stages in order; false: every stage's examples and loss at once, in one run "
+        "(the no-curriculum ablation)",
+    )
+    only_stages: list[int] | None = Field(
+        default=None, description="train only the stages with these curriculum stage numbers (e.g. [3])"
+    )
+    positive_grade: int = Field(
+        default=-1, description="least grade of a positive in contrastive losses (negative: from the top)"
+    )
+    negative_grade: int = Field(default=0, description="greatest grade of a negative")
+    graded_target: Literal["expected-gain", "grade"] = Field(
+        default="expected-gain",
+        description="target of the graded losses: the expected gain under the calibrated probabilities, or "
+        "grade / top grade",
+    )
+    relative_margin: float | None = Field(
+        default=0.05, ge=0, lt=1,
+        description="false-negative filter: keep a negative only if its similarity is below (1 - margin) x the "
+        "positive's",
+    )
+    absolute_margin: float | None = Field(
+        default=None, ge=0, description="false-negative filter: keep a negative only if below positive - margin"
+    )
+    negative_sampling: Literal["top", "random"] = Field(
+        default="top", description="among the negatives that pass the filter: the most similar, or random ones"
+    )
+    negative_pool: int | None = Field(
+        default=50, gt=0,
+        description="candidate negatives scored per query, sampled (mine_hard_negatives' range_max; unset: all)",
+    )
+    batch_size: int = Field(default=32, gt=1)
+    mini_batch_size: int = Field(default=16, gt=0, description="cached-mnrl's mini-batch")
+    learning_rate: float = Field(default=2e-5, gt=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    weight_decay: float = Field(default=0.01, ge=0)
+    save_steps: int = Field(default=100, gt=0, description="steps between checkpoints (kept on the bus)")
+    logging_steps: int = Field(default=5, gt=0, description="steps between the loss points of the curves")
+    seed: int = 13
+
+    @model_validator(mode="after")
+    def _stages_distinct(self) -> TwoTowerConfig:
+        numbers = [s.stage for s in self.stages]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"each curriculum stage can be trained once, got stages {numbers}")
+        if self.only_stages is not None and set(self.only_stages) - set(numbers):
+            raise ValueError(f"only_stages {self.only_stages} names stages that are not configured ({numbers})")
+        return self
+
+
+class ExportConfig(_Section):
+    """Step `export-index`: the trained model's item vectors in an index, its recall measured.
+
+    Exact inner-product search up to ``exact_max_items`` items, ``ann_kind`` above; recall@10
+    against exact search is measured on sampled queries, and an index under ``min_recall`` is not
+    published. ``index`` overrides :class:`relforge.index.IndexParams` fields (``hnsw_m``,
+    ``hnsw_ef_search``, ``ivf_nprobe``, ...).
+    """
+
+    exact_max_items: int = Field(default=100_000, ge=0, description="exact search up to this many items")
+    ann_kind: Literal["hnsw", "ivfpq"] = Field(default="hnsw", description="the ANN index above exact_max_items")
+    min_recall: float = Field(default=0.95, ge=0, le=1, description="least recall@10 an index is published with")
+    recall_sample: int = Field(default=1000, gt=0, description="queries in the recall sample")
+    index: dict[str, Any] = Field(default_factory=dict, description="IndexParams overrides")
+    batch_size: int = Field(default=64, gt=0, description="texts per encoder call")
+    retrieval_depth: int = Field(default=100, gt=0, description="results per query in the `retrieval` table")
+    retrieval_splits: list[str] = Field(
+        default_factory=lambda: ["test"], description="the queries searched into the `retrieval` table"
+    )
+    tradeoff: bool = Field(
+        default=True, description="measure recall@10 and queries per second of exact, HNSW and IVF-PQ for the report"
+    )
+    tradeoff_kinds: list[Literal["hnsw", "ivfpq"]] = Field(
+        default_factory=lambda: ["hnsw", "ivfpq"], description="ANN kinds measured beside exact search"
+    )
+    tradeoff_max_items: int = Field(default=200_000, gt=0, description="skip the trade-off above this many items")
+    tradeoff_queries: int = Field(default=200, gt=0, description="single queries timed per trade-off point")
+    channel_run: str | None = Field(
+        default=None, description="the run whose exported index the `two_tower` mining channel searches"
+    )
+
+    @field_validator("retrieval_splits", mode="before")
+    @classmethod
+    def _splits_from_text(cls, value: Any) -> Any:
+        return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
+
+
+class EvaluateConfig(_Section):
+    """Step `evaluate`: every system on the test split's human judgments, with CIs and paired tests.
+
+    Headline numbers use human labels only. The prediction-powered estimate (``ppi``) uses the
+    cascade's labels of unjudged retrieved items; for systems trained on those labels it is
+    circular, and the report says so.
+    """
+
+    split: str = Field(default="test", description="the queries evaluated (their human judgments)")
+    k: int = Field(default=10, gt=0, description="cutoff of nDCG and rating-0")
+    recall_k: int = Field(default=100, gt=0, description="cutoff of recall")
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    bootstrap_reps: int = Field(default=2000, ge=100)
+    paired_reps: int = Field(default=10_000, ge=100, description="resamples of the paired tests")
+    seed: int = 13
+    bm25: bool = Field(default=True, description="evaluate the BM25 baseline (the mining channel's)")
+    ppi: bool = Field(default=True, description="the prediction-powered nDCG estimate with the cascade's labels")
+    label_unjudged: bool = Field(
+        default=True, description="label unjudged top-k items that have no cascade label with the cascade"
+    )
+    reference: str = Field(default="two-tower", description="the system every other one is compared with")
+
+
+class AblationVariant(_Section):
+    """One system of the ablation: steps rerun in a sub-run with overrides on the run's configuration."""
+
+    label: str = Field(description="its name in the ablation table")
+    trained_on: str = Field(default="", description="what it learns from, for the table")
+    steps: list[str] = Field(description="steps rerun in the sub-run, in order")
+    overrides: list[str] = Field(default_factory=list, description="section.key=value over the configuration")
+
+
+def _default_ablations() -> dict[str, AblationVariant]:
+    train_export = ["train-two-tower", "export-index"]
+    return {
+        "minilm": AblationVariant(label="MiniLM, untrained", trained_on="-", steps=train_export,
+                                  overrides=["twotower.stages=[]"]),
+        "human-labels": AblationVariant(
+            label="two-tower, human labels", trained_on="human judgments (train split)",
+            steps=["curriculum", *train_export],
+            overrides=["curriculum.source=judgments", "curriculum.splits=[train]"]),
+        "no-curriculum": AblationVariant(
+            label="cascade labels, no curriculum", trained_on="cascade labels, all levels at once",
+            steps=train_export, overrides=["twotower.curriculum=false"]),
+        "no-calibration": AblationVariant(
+            label="cascade labels, uncalibrated", trained_on="uncalibrated cascade labels",
+            steps=["calibrate", "annotate", "curriculum", *train_export],
+            overrides=["calibrate.method=none",
+                       "calibrate.baselines=[temperature, top-label-isotonic, per-class-isotonic]",
+                       "calibrate.gate=false"]),
+        "stage3-only": AblationVariant(
+            label="cascade labels, stage 3 only", trained_on="cascade labels, stage 3 only",
+            steps=train_export, overrides=["twotower.only_stages=[3]"]),
+    }
+
+
+class AblateConfig(_Section):
+    """Step `ablate` (``relforge ablate``): baselines and ablations, each in a sub-run
+    ``<prefix>/<variant>`` of the run, evaluated by step `evaluate` beside the run's own system.
+
+    In the pipeline the step does nothing unless ``enabled``; ``relforge ablate`` enables it.
+    """
+
+    enabled: bool = Field(default=False, description="run the ablations in the pipeline")
+    prefix: str = Field(default="ablate", description="where the sub-runs go, under the run")
+    variants: dict[str, AblationVariant] = Field(default_factory=_default_ablations)
+    only: list[str] | None = Field(default=None, description="only these variants (default: all)")
+    overrides: list[str] = Field(default_factory=list, description="overrides applied to every variant")
+
+    @field_validator("only", mode="before")
+    @classmethod
+    def _only_from_text(cls, value: Any) -> Any:
+        return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _known(self) -> AblateConfig:
+        unknown = set(self.only or []) - set(self.variants)
+        if unknown:
+            raise ValueError(f"only names unknown variants {sorted(unknown)} (known: {sorted(self.variants)})")
+        return self
+
+
+class SecondRoundConfig(_Section):
+    """Step `second-round`: the trained two-tower as a fourth mining channel, then mine -> annotate ->
+    curriculum -> train -> export again in the sub-run ``name``, and what it changed.
+
+    In the pipeline the step does nothing unless ``enabled``; ``relforge second-round`` enables it.
+    """
+
+    enabled: bool = Field(default=False, description="run the second round in the pipeline")
+    name: str = Field(default="rounds/2", description="the sub-run, under the run")
+    channel: str = Field(default="two_tower", description="the channel name of the first round's retriever")
+    steps: list[str] = Field(
+        default_factory=lambda: ["mine", "annotate", "curriculum", "train-two-tower", "export-index"],
+        description="the steps of the second round, in order",
+    )
+    overrides: list[str] = Field(default_factory=list, description="overrides for the second round only")
+
+
+class ColdStartConfig(_Section):
+    """The cold-start steps: a catalog with few queries and almost no judgments becomes a distilled labeler.
+
+    ``synthesize-queries`` samples ``items`` catalog items (stratified over ``stratify_by`` where
+    the catalog has it) and has the ``generator`` tier's model write ``queries_per_item`` queries
+    for each from the prompt file (few-shot examples from the run's own queries when it has some);
+    the queries are filtered (length, copies of the title, the round trip through ``channel``,
+    exact and near duplicates) and the kept ones become the queries of the sub-run
+    ``<run>/coldstart`` (split train / calib), beside a copy of the catalog, so that the steps
+    that read a run read it unchanged. ``coldstart-candidates`` gives each synthetic query its
+    source item, ``hard_negatives`` top items of ``channel`` and ``random_negatives`` random items;
+    ``teacher-label`` grades them with the ``teacher``; ``distill`` trains the ``student`` on the
+    teacher's labels and writes the tier folder ``models/<name>``.
+    """
+
+    generator: str = Field(
+        default="tier2",
+        description="the tier (a key of tiers.specs) whose model writes the queries: backend causal-lm (a local "
+        "model, the packaged SmolLM2 by default), tgi or openai (a server; its folder gives the tokenizer)",
+    )
+    prompt: str | None = Field(default=None, description="query-writing prompt file (unset: the shipped query-writer.yaml)")
+    items: int = Field(default=300, gt=0, description="catalog items sampled to write queries for")
+    stratify_by: str | None = Field(
+        default="category", description="catalog column the sample is stratified over, where the catalog has it"
+    )
+    queries_per_item: int = Field(default=1, gt=0, description="queries written per sampled item")
+    few_shot: int = Field(
+        default=3, ge=0,
+        description="examples from the run's own queries (never test-split ones) shown to the generator; with "
+        "judgments, each with its best-graded item",
+    )
+    item_max_tokens: int = Field(default=64, gt=8, description="tokens of item text the generator reads (cut by field)")
+    max_new_tokens: int = Field(default=24, gt=0, description="tokens generated per query at most")
+    temperature: float = Field(
+        default=0.0, ge=0, description="0: greedy decoding; above 0: sampling (needed for queries_per_item > 1)"
+    )
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    batch_size: int = Field(default=8, gt=0, description="prompts per generate call (local generator)")
+    items_per_shard: int = Field(default=100, gt=0, description="sampled items per committed shard of generated queries")
+    min_words: int = Field(default=1, ge=1, description="a query with fewer words is removed (filter `length`)")
+    max_words: int = Field(default=12, ge=1, description="a query with more words is removed (filter `length`)")
+    copy_share: float = Field(
+        default=0.7, gt=0, le=1,
+        description="filter `copy`: a query that adds no word to the title and holds at least this share of the "
+        "title's distinct words is removed",
+    )
+    near_duplicate_jaccard: float = Field(
+        default=0.8, gt=0, le=1,
+        description="filter `near-duplicate`: a query whose stemmed word set has at least this Jaccard similarity "
+        "with a query kept before it is removed",
+    )
+    channel: str = Field(
+        default="bm25", description="the mine channel of the round-trip filter and of the hard negatives"
+    )
+    round_trip_k: int = Field(
+        default=20, gt=0, description="filter `round-trip`: the source item must be in the channel's top k for its query"
+    )
+    calib_share: float = Field(
+        default=0.1, gt=0, lt=1,
+        description="share of the kept synthetic queries in the sub-run's calib split (the student's early stopping)",
+    )
+    hard_negatives: int = Field(default=5, ge=0, description="top items of the channel, other than the source, per query")
+    random_negatives: int = Field(default=3, ge=0, description="random items no other candidate holds, per query")
+    teacher: str = Field(
+        default="top",
+        description="who labels the synthetic pairs: `top` (the last tier of tiers.names), a tier name, or `cascade` "
+        "(the calibrated cascade `calibrate` left on the run)",
+    )
+    teacher_shard_rows: int = Field(default=500, gt=0, description="candidates per committed shard of teacher labels")
+    student: str = Field(
+        default="tier1",
+        description="the tier (a key of tiers.specs) the student is made like: a cross-encoder (fine-tuned with "
+        "CrossEncoderTrainer) or a causal-lm (a probe on its frozen model)",
+    )
+    name: str = Field(
+        default="distilled",
+        description="the distilled tier's name: its folder is models/<name>; put it in tiers.names (with "
+        "tiers.specs.<name>.backend) to use it as a tier",
+    )
+    targets: Literal["soft", "hard"] = Field(
+        default="soft", description="soft: the teacher's probabilities; hard: the teacher's grades"
+    )
+    max_train_pairs: int | None = Field(default=None, gt=0, description="cap on the student's train pairs (per query)")
+    calibration_splits: list[str] = Field(
+        default_factory=lambda: ["calib"],
+        description="splits of the run whose human judgments calibrate the distilled tier, where there are any",
+    )
+    seed: int = 13
+
+    @field_validator("calibration_splits", mode="before")
+    @classmethod
+    def _splits_from_text(cls, value: Any) -> Any:
+        return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColdStartConfig:
+        if self.queries_per_item > 1 and self.temperature == 0:
+            raise ValueError("queries_per_item > 1 needs temperature > 0 (greedy decoding writes the same query again)")
+        if self.min_words > self.max_words:
+            raise ValueError(f"min_words {self.min_words} is above max_words {self.max_words}")
+        if "test" in self.calibration_splits:
+            raise ValueError("calibration_splits must not hold `test` (its judgments are for evaluation only)")
+        return self
+
+
 class RelforgeConfig(_Section):
     """The whole configuration of a run."""
 
@@ -681,6 +1102,13 @@ class RelforgeConfig(_Section):
     annotate: AnnotateConfig = Field(default_factory=AnnotateConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    coldstart: ColdStartConfig = Field(default_factory=ColdStartConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    twotower: TwoTowerConfig = Field(default_factory=TwoTowerConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    ablate: AblateConfig = Field(default_factory=AblateConfig)
+    second_round: SecondRoundConfig = Field(default_factory=SecondRoundConfig)
 
     def section_hash(self, *sections: str) -> str:
         """A stable hash of the named sections (all if none), recorded in table manifests."""

@@ -18,10 +18,23 @@ from typing import Any
 
 import yaml
 
-from relforge import annotate, calibrate, compute, finetune, ingest, mine, models
+from relforge import (
+    annotate,
+    calibrate,
+    coldstart,
+    compute,
+    curriculum,
+    finetune,
+    ingest,
+    mine,
+    models,
+    subruns,
+    twotower,
+)
 from relforge.bus import DataBus
 from relforge.config import RelforgeConfig, load_config
 from relforge.errors import ConfigError
+from relforge.evaluate.step import STEP as EVALUATE_STEP
 from relforge.logs import get_logger, log_event, quiet_libraries
 from relforge.step_spec import StepSpec
 
@@ -35,10 +48,29 @@ STEPS: tuple[StepSpec, ...] = (
     finetune.STEP,
     calibrate.STEP,
     annotate.STEP,
+    curriculum.STEP,
+    twotower.STEP,
+    twotower.EXPORT_STEP,
+    subruns.SECOND_ROUND_STEP,
+    subruns.ABLATE_STEP,
+    EVALUATE_STEP,
+    coldstart.SYNTHESIZE_STEP,
+    coldstart.CANDIDATES_STEP,
+    coldstart.TEACHER_STEP,
+    coldstart.DISTILL_STEP,
 )
 
+#: The pipelines built from the declarations (``pipeline/pipeline.py``), each a subset of
+#: :data:`STEPS` in order: ``relforge``, DESIGN.md's pipeline (every step but the cold-start
+#: ones); ``cold-start``, a catalog alone to a distilled labeler (``pull-models``, ``ingest``,
+#: then :data:`relforge.coldstart.STEPS`).
+PIPELINES: dict[str, tuple[StepSpec, ...]] = {
+    "relforge": tuple(s for s in STEPS if s not in coldstart.STEPS),
+    "cold-start": (models.STEP, ingest.STEP, *coldstart.STEPS),
+}
+
 #: DESIGN.md's steps that are not built yet (``relforge status`` lists them as such).
-PLANNED: tuple[str, ...] = ("curriculum", "train-two-tower", "export-index", "evaluate")
+PLANNED: tuple[str, ...] = ()
 
 _BY_NAME = {s.name: s for s in STEPS}
 RECORDS = "steps"
@@ -62,6 +94,18 @@ def upstream(step: StepSpec, steps: tuple[StepSpec, ...] = STEPS) -> list[StepSp
     """The steps before ``step`` whose outputs it reads: its edges in the pipeline."""
     before = steps[: steps.index(step)]
     return [s for s in before if set(s.writes) & set(step.reads)]
+
+
+def pipeline_steps(variant: str) -> tuple[StepSpec, ...]:
+    """The steps of pipeline ``variant`` (a key of :data:`PIPELINES`), in order.
+
+    Raises:
+        ConfigError: an unknown variant.
+    """
+    try:
+        return PIPELINES[variant]
+    except KeyError:
+        raise ConfigError(f"unknown pipeline {variant!r}; pipelines: {', '.join(PIPELINES)}") from None
 
 
 def check_registry(steps: tuple[StepSpec, ...] = STEPS) -> None:
@@ -208,3 +252,5 @@ def _numbers(doc: Any, prefix: str = "") -> list[tuple[str, float]]:
 
 
 check_registry()
+for _steps in PIPELINES.values():
+    check_registry(_steps)

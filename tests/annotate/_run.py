@@ -7,8 +7,9 @@ retrieval buckets and ``random``. Tiers (never downloaded): ``tier0`` a tiny bi-
 hand-set ordered-logit map on the cosine, ``tier1`` and ``tier2`` tiny random cross-encoders.
 
 Example:
-    >>> config = build_run(tmp_path)          # doctest: +SKIP
-    >>> run_calibrate(DataBus(tmp_path / "run"), config)   # doctest: +SKIP
+    >>> bus = write_tables(DataBus(tmp_path / "run"))                         # doctest: +SKIP
+    >>> config = run_config(build_tier_models(tmp_path / "models"), tmp_path / "cache")   # doctest: +SKIP
+    >>> run_calibrate(bus, config)                                             # doctest: +SKIP
 """
 
 from __future__ import annotations

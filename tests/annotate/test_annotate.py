@@ -118,8 +118,16 @@ def test_estimate_uses_the_calibrated_shares():
     assert e["tiers"]["b"]["pairs"] == pytest.approx(30.0) and e["cost"] == pytest.approx(100 + 300)
 
 
+def _set_thresholds(bus: DataBus, thresholds: list) -> None:
+    """Fix the routing (the calibrated one depends on measured costs, which vary from run to run)."""
+    doc = read_cascade(bus)
+    doc["thresholds"] = thresholds
+    bus.write_json("calibrators/cascade.json", doc)
+
+
 def test_failed_pairs_are_never_labelled_and_are_retried_on_the_next_run(run_copy, config_for, recorded):
     bus = DataBus(run_copy / "run")
+    _set_thresholds(bus, [None, 0.0])  # tier 0 accepts nothing, tier 1 everything: every pair reaches tier 1
     config = config_for(run_copy, "annotate.shard_rows=50")
     # tier 1 (the "remote" one here) fails every pair of query q03
     recorded.fail["tier1"] = lambda pair: pair.query == "lamp"
@@ -141,6 +149,7 @@ def test_failed_pairs_are_never_labelled_and_are_retried_on_the_next_run(run_cop
     rescored = {(p.query, p.text) for t, p in recorded if t == "tier0"}
     assert rescored == {(p.query, p.text) for p in reached_tier1}
     assert len(recorded) < first
+    assert {labels[k]["tier_name"] for k in labels} == {"tier1"}
 
 
 def test_budget_stops_the_run_cleanly_and_the_next_run_resumes(run_copy, config_for):
@@ -184,3 +193,29 @@ def test_a_cascade_that_failed_its_gate_labels_nothing(run_copy, config_for):
     with pytest.raises(CalibrationGateError, match="QWK"):
         run_annotate(bus, config_for(run_copy))
     assert not bus.is_committed("labels")
+
+
+def test_guaranteed_mode_labels_every_pair_but_marks_the_uncertified_ones(run_copy, config_for):
+    bus = DataBus(run_copy / "run")
+    config = config_for(run_copy, "calibrate.guarantee=true", "calibrate.guarantee_agreement=0.9")
+    from relforge.calibrate import run_calibrate
+
+    summary = run_calibrate(bus, config)
+    cascade = read_cascade(bus)
+    assert cascade["mode"] == "guaranteed" and len(cascade["guaranteed_thresholds"]) == 3
+    assert summary["guaranteed"]["target_agreement"] == 0.9
+    # random tiny tiers certify (almost) nothing at 90% agreement: those pairs are labelled by the
+    # last tier, marked not accepted, and queued for review first
+    run_annotate(bus, config)
+    labels = list(_labels(bus).values())
+    assert len(labels) == bus.manifest("candidates").rows
+    not_accepted = [r for r in labels if not r["accepted"]]
+    assert not_accepted and all(r["tier_name"] == "tier2" for r in not_accepted)
+    for r in labels:
+        t = r["tier"]
+        thr = cascade["guaranteed_thresholds"][t]
+        assert r["accepted"] == (thr is not None and r["confidence"] >= thr - 1e-6)
+    queue = bus.read_table("review_queue").to_pylist()
+    accepted = [q["accepted"] for q in queue]
+    assert not all(accepted) and accepted == sorted(accepted)  # the uncertified pairs come first
+    assert all(q["priority"] >= 1 for q in queue if not q["accepted"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from relforge.cli import state
+import relforge.config
 from relforge.config import RelforgeConfig
 from relforge.errors import ModelError
 from relforge.models import PACKAGED, model_dir
@@ -14,7 +14,7 @@ from relforge.models.cli import app
 
 @pytest.fixture
 def cli_cache(models_cfg, monkeypatch):
-    monkeypatch.setattr(state, "config", RelforgeConfig(models=models_cfg))
+    monkeypatch.setattr(relforge.config, "_active", RelforgeConfig(models=models_cfg))
     return models_cfg
 
 

@@ -5,7 +5,9 @@ import yaml
 from pipeline.__main__ import compile_pipeline
 from pipeline.pipeline import RETRIES, S3_SECRET
 
-from relforge.steps import STEPS, upstream
+from relforge.steps import PIPELINES, upstream
+
+STEPS = PIPELINES["relforge"]  # the default pipeline's steps
 
 
 def _compiled(tmp_path):
@@ -18,7 +20,7 @@ def test_cluster_pipeline_has_one_task_per_declared_step_with_its_edges(tmp_path
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == {s.name for s in STEPS}
     for step in STEPS:
-        assert set(tasks[step.name].get("dependentTasks", [])) == {u.name for u in upstream(step)}, step.name
+        assert set(tasks[step.name].get("dependentTasks", [])) == {u.name for u in upstream(step, STEPS)}, step.name
         assert tasks[step.name]["retryPolicy"]["maxRetryCount"] == RETRIES
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert {"run_uri", "config_yaml"} | {p.identifier for s in STEPS for p in s.params} == set(params)
@@ -46,3 +48,19 @@ def test_kfp_reads_the_compiled_spec_back(tmp_path):
     path, _ = _compiled(tmp_path)
     pipeline = load_component_from_file(str(path))
     assert pipeline.name == "relforge"
+
+
+def test_the_cold_start_pipeline_has_its_steps_only_with_their_edges(tmp_path):
+    steps = PIPELINES["cold-start"]
+    path = compile_pipeline(tmp_path / "cold-start.yaml", variant="cold-start")
+    spec, _platform = list(yaml.safe_load_all(path.read_text()))
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"pull-models", "ingest", "synthesize-queries", "coldstart-candidates", "teacher-label",
+                          "distill"}
+    for step in steps:
+        assert set(tasks[step.name].get("dependentTasks", [])) == {u.name for u in upstream(step, steps)}, step.name
+    assert set(tasks["coldstart-candidates"]["dependentTasks"]) == {"synthesize-queries"}
+    assert "ingest" in tasks["synthesize-queries"]["dependentTasks"]
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert {"run_uri", "config_yaml"} | {p.identifier for s in steps for p in s.params} == set(params)
+    assert spec["pipelineInfo"]["name"] == "relforge-cold-start"

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from relforge.cluster import cluster_run, is_local_path
 from relforge.config import load_config
 from relforge.errors import ConfigError
-from relforge.steps import STEPS
+from relforge.steps import PIPELINES, STEPS
 from tests.pipeline._kfp_standin import API, KFPStandIn
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ def test_submit_sends_the_users_data_the_run_and_no_local_path(kfp_api, tmp_path
     assert kfp.components.load_component_from_file(str(package)).name == "relforge"
     executors = spec["deploymentSpec"]["executors"]
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for step in STEPS:
+    for step in PIPELINES["relforge"]:
         name = f"exec-{step.name}"
         assert executors[name]["container"]["image"] == (GPU_IMAGE if step.image == "gpu" else CPU_IMAGE)
         assert {s["secretName"] for s in k8s[name]["secretAsEnv"]} == {"relforge-s3"}
@@ -149,6 +149,11 @@ def test_python_m_pipeline_submit_runs_the_same_code(kfp_api, capsys):
     assert "cache_dir" not in yaml.safe_load(params["config_yaml"])["models"]
     assert main(["submit", "--host", kfp_api.url, "--run", "/tmp/run", *_sets(*FILLED)]) == 2
     assert len(kfp_api.runs) == 1
+    # a second run goes into the experiment that exists
+    before = len(kfp_api.requests)
+    assert main(["submit", "--host", kfp_api.url, "--run", "s3://acme-search/runs/third", *_sets(*FILLED)]) == 0
+    assert kfp_api.calls()[before:] == [("GET", f"{API}/healthz"), ("GET", f"{API}/experiments"), ("POST", f"{API}/runs")]
+    assert len(kfp_api.experiments) == 1 and kfp_api.runs[1]["experiment_id"] == kfp_api.runs[0]["experiment_id"]
 
 
 def test_cluster_run_drops_and_refuses_what_only_means_something_here(tmp_path):

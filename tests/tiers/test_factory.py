@@ -78,7 +78,7 @@ def test_the_configuration_checks_tier_specs():
     with pytest.raises(ConfigError, match=r"tiers \['tier4'\] have no entry"):
         load_config(overrides=["tiers.names=[tier1, tier4]"])
     cfg = load_config(overrides=["tiers.specs.tier2.backend=tgi", "tiers.specs.tier2.url=http://tgi:8080"])
-    assert cfg.tiers.backends == ["cross-encoder", "tgi", "causal-lm"]
+    assert cfg.tiers.backends == ["bi-encoder", "cross-encoder", "tgi", "causal-lm"]
     assert cfg.tiers.spec("tier2").url == "http://tgi:8080" and cfg.tiers.spec("tier1").batch_size == 32
     with pytest.raises(ConfigError, match="no tier `nope`"):
         cfg.tiers.spec("nope")

@@ -61,9 +61,8 @@ def test_serving_names_the_model_raises_the_floor_waits_for_readiness_and_lowers
 
 def test_a_pool_that_never_becomes_ready_times_out_says_why_and_is_lowered(standin):
     standin.state.never_ready = True
-    with pytest.raises(PoolError) as err:
-        with _pool(standin, timeout_s=0.3).serving(MODEL):
-            pytest.fail("the block must not run without a ready pod")
+    with pytest.raises(PoolError) as err, _pool(standin, timeout_s=0.3).serving(MODEL):
+        pytest.fail("the block must not run without a ready pod")
     message = str(err.value)
     assert "no ready pod after 0.3 s" in message
     assert "not seen generation 2" in message  # the toy controller never catches up
@@ -76,17 +75,15 @@ def test_a_pool_that_never_becomes_ready_times_out_says_why_and_is_lowered(stand
 
 
 def test_an_error_while_scoring_still_lowers_the_floor(standin):
-    with pytest.raises(RuntimeError, match="scoring failed"):
-        with _pool(standin).serving(MODEL):
-            raise RuntimeError("scoring failed")
+    with pytest.raises(RuntimeError, match="scoring failed"), _pool(standin).serving(MODEL):
+        raise RuntimeError("scoring failed")
     assert standin.state.floors == [1, 0]
 
 
 def test_a_refused_call_is_a_clear_error_and_the_floor_is_still_asked_down(standin):
     standin.state.forbid = {("PATCH", "scaledobjects")}
-    with pytest.raises(PoolError) as err:
-        with _pool(standin).serving(MODEL):
-            pytest.fail("unreachable")
+    with pytest.raises(PoolError) as err, _pool(standin).serving(MODEL):
+        pytest.fail("unreachable")
     message = str(err.value)
     assert "minReplicaCount=1" in message and "403" in message and "relforge-pool-operator" in message
     patches = [r.body for r in standin.requests if r.method == "PATCH" and "scaledobjects" in r.path]
@@ -94,25 +91,22 @@ def test_a_refused_call_is_a_clear_error_and_the_floor_is_still_asked_down(stand
 
 
 def test_failing_to_lower_the_floor_after_a_good_block_is_an_error(standin):
-    with pytest.raises(PoolError, match="minReplicaCount=0.*403"):
-        with _pool(standin).serving(MODEL):
-            standin.state.forbid = {("PATCH", "scaledobjects")}
+    with pytest.raises(PoolError, match="minReplicaCount=0.*403"), _pool(standin).serving(MODEL):
+        standin.state.forbid = {("PATCH", "scaledobjects")}
 
 
 def test_only_s3_folders_are_sent_to_a_pool(standin):
     for bad in ("/home/me/models/tier2", "models/tier2", "s3://"):
-        with pytest.raises(PoolError, match="s3:// model folders only"):
-            with _pool(standin).serving(bad):
-                pass
+        with pytest.raises(PoolError, match="s3:// model folders only"), _pool(standin).serving(bad):
+            pass
     assert standin.requests == []
 
 
 def test_sigterm_while_serving_lowers_the_floor(standin):
-    with pytest.raises(SystemExit) as exit_:
-        with _pool(standin).serving(MODEL):
-            os.kill(os.getpid(), signal.SIGTERM)
-            for _ in range(1000):  # the handler runs between bytecodes
-                pass
+    with pytest.raises(SystemExit) as exit_, _pool(standin).serving(MODEL):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs between bytecodes
+            pass
     assert exit_.value.code == 128 + signal.SIGTERM
     assert standin.state.floors == [1, 0]
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
@@ -188,9 +182,8 @@ def test_the_role_grants_exactly_what_the_pool_operator_calls(standin):
     with _pool(standin).serving(MODEL):
         pass
     standin.state.never_ready = True
-    with pytest.raises(PoolError):
-        with _pool(standin, timeout_s=0.1).serving(MODEL + "x"):
-            pass
+    with pytest.raises(PoolError), _pool(standin, timeout_s=0.1).serving(MODEL + "x"):
+        pass
     called = {_as_rbac(r.method, r.path) for r in standin.requests if r.path != "/health"}
     assert called == _granted()
 

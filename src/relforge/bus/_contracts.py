@@ -168,9 +168,32 @@ CURRICULUM = Contract(
         Column("stage", _I8),
     ),
 )
+#: Ranked items per query from an exported retriever (``export-index``), what ``evaluate`` scores.
+RETRIEVAL = Contract(
+    "retrieval",
+    (Column("query_id", _S), Column("item_id", _S), Column("rank", _I32), Column("score", _F32, nullable=True)),
+)
+
+#: Every query the cold-start generator wrote (``synthesize-queries``, in committed shards), one
+#: row per (item, query number); ``error`` says why a generation failed (then ``query`` is empty).
+GENERATED_QUERIES = Contract(
+    "generated_queries",
+    (Column("query_id", _S), Column("item_id", _S), Column("query", _S)),
+    optional=(Column("error", _S, nullable=True), Column("category", _S, nullable=True), Column("cost", _F32)),
+)
+#: The generated queries with the filter that removed each (``removed_by`` null: kept; the kept
+#: ones are the cold-start sub-run's ``queries``); ``rank_source`` is the source item's rank in
+#: the round-trip channel's results (null where that filter was not reached, 0 where absent).
+SYNTHETIC_QUERIES = Contract(
+    "synthetic_queries",
+    (Column("query_id", _S), Column("item_id", _S), Column("query", _S), Column("removed_by", _S, nullable=True)),
+    optional=(Column("rank_source", _I32, nullable=True), Column("category", _S, nullable=True)),
+)
 
 CONTRACTS: dict[str, Contract] = {
-    c.name: c for c in (CATALOG, QUERIES, JUDGMENTS, CANDIDATES, LABELS, REVIEWS, REVIEW_QUEUE, CURRICULUM)
+    c.name: c
+    for c in (CATALOG, QUERIES, JUDGMENTS, CANDIDATES, LABELS, REVIEWS, REVIEW_QUEUE, CURRICULUM, RETRIEVAL,
+              GENERATED_QUERIES, SYNTHETIC_QUERIES)
 }
 
 

@@ -26,8 +26,9 @@ from pathlib import Path
 from relforge.bus import DataBus
 from relforge.config import RelforgeConfig, TierSpec
 from relforge.errors import ConfigError
+from relforge.finetune import served_model_uri
 from relforge.grades import GradeScale
-from relforge.tiers import TierScorer, load_scorer, model_fingerprint, resolve_model_ref
+from relforge.tiers import PooledScorer, TierScorer, load_scorer, model_fingerprint, pool_for, resolve_model_ref
 
 #: the report ``finetune-tiers`` writes into each tier folder (its ``fingerprint`` is the model version)
 TIER_REPORT = "finetune.json"
@@ -46,6 +47,8 @@ class TierModel:
         source: ``bus`` (fine-tuned by ``finetune-tiers`` from the configured reference), ``config``
             (``tiers.specs.<tier>.model`` used as it is) or ``base`` (``models.<tier>``, zero-shot).
         fingerprint: the model version and its scoring settings (see the module docstring).
+        served_uri: for a tier served by a pool (``tiers.specs.<tier>.pool``), the model version the
+            pool must load (:func:`relforge.finetune.served_model_uri`).
     """
 
     name: str
@@ -54,6 +57,7 @@ class TierModel:
     ref: str
     source: str
     fingerprint: str
+    served_uri: str | None = None
 
     @property
     def backend(self) -> str:
@@ -65,7 +69,11 @@ class TierModel:
 
     def scorer(self, scale: GradeScale, config: RelforgeConfig) -> TierScorer:
         """Build the tier's scorer (loads the model; call only when there is something to score)."""
-        scorer = load_scorer(self.spec, scale, config.models, bus=config.bus)
+        def make() -> TierScorer:
+            return load_scorer(self.spec, scale, config.models, bus=config.bus)
+
+        pool = pool_for(self.spec, config.cluster)  # raised and ready before the scorer; closing it lowers the pool
+        scorer = make() if pool is None else PooledScorer(pool, self.served_uri, make)
         scorer.name = self.name
         return scorer
 
@@ -125,8 +133,9 @@ def resolve_tier(bus: DataBus, config: RelforgeConfig, name: str) -> TierModel:
     else:
         raise ConfigError(f"tier `{name}` has no model: set tiers.specs.{name}.model or models.{name}")
     local = spec.model_copy(update={"model": str(folder), "name": name})
+    served = served_model_uri(bus, config, name) if spec.pool is not None else None
     return TierModel(name=name, position=names.index(name), spec=local, ref=ref, source=source,
-                     fingerprint=_settings_hash(version, local))
+                     fingerprint=_settings_hash(version, local), served_uri=served)
 
 
 def resolve_tiers(bus: DataBus, config: RelforgeConfig) -> list[TierModel]:

@@ -4,7 +4,10 @@ The base model (e.g. MiniLM-L6's BERT weights) gets a new classification head: `
 (softmax, trained with the library's ``CrossEntropyLoss``) or ``K - 1`` cumulative outputs
 (ordinal, trained with :class:`~relforge.finetune.losses.CoralLoss`). Class balance is a
 weighted loss or balanced batches; the calib split picks the best checkpoint and stops
-training when it no longer improves.
+training when it no longer improves. With ``targets`` (a teacher's grade probabilities, for
+distillation) the heads are trained on them instead of the grades:
+:class:`~relforge.finetune.losses.SoftTargetLoss` (softmax) or
+:class:`~relforge.finetune.losses.SoftCoralLoss` (ordinal).
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ from relforge.tiers import TierDescriptor, cross_encoder_inputs
 log = get_logger("finetune.cross_encoder")
 
 
-def _dataset(pairs: GradedPairs, tokenizer, max_length: int):
-    """The training pairs as the tier will read them when scoring (item cut by field)."""
+def _dataset(pairs: GradedPairs, tokenizer, max_length: int, targets=None):
+    """The training pairs as the tier will read them when scoring (item cut by field); the label
+    is the grade, or the row of ``targets`` (soft targets)."""
     from datasets import Dataset
 
     fitted = cross_encoder_inputs(tokenizer, pairs.pairs(), max_length)
-    return Dataset.from_dict(
-        {"query": [q for q, _ in fitted], "text": [t for _, t in fitted], "label": pairs.grade.astype(int).tolist()}
-    )
+    label = pairs.grade.astype(int).tolist() if targets is None else [[float(v) for v in row] for row in targets]
+    return Dataset.from_dict({"query": [q for q, _ in fitted], "text": [t for _, t in fitted], "label": label})
 
 
 def finetune_cross_encoder(
@@ -44,6 +47,7 @@ def finetune_cross_encoder(
     head: str | None = None,
     base_ref: str = "",
     progress: bool = False,
+    targets=None,
 ) -> dict:
     """Fine-tune a cross-encoder on graded pairs and save it, with ``relforge_tier.json``, to ``out``.
 
@@ -57,6 +61,10 @@ def finetune_cross_encoder(
         head: ``softmax`` or ``ordinal`` (default ``cfg.head``).
         base_ref: the base model's reference, recorded in the descriptor.
         progress: show the trainer's progress bar.
+        targets: ``(len(train), K)`` grade probabilities to train on instead of ``train.grade``
+            (distillation from a teacher; ``train.grade`` is then the teacher's grade, used for
+            the class weights). Balanced batches need hard labels: with targets, ``sampler``
+            balance weights the loss instead.
 
     Returns:
         A report: head, pairs, steps, best calib metric, seconds, and the trainer's log.
@@ -75,7 +83,7 @@ def finetune_cross_encoder(
 
     from relforge import compute
     from relforge.finetune._sampler import BalancedBatchSampler
-    from relforge.finetune.losses import CoralLoss
+    from relforge.finetune.losses import CoralLoss, SoftCoralLoss, SoftTargetLoss
 
     settings = compute.current()
     head = head or cfg.head
@@ -91,8 +99,19 @@ def finetune_cross_encoder(
         local_files_only=True,
         model_kwargs={"ignore_mismatched_sizes": True},
     )
-    weights = balanced_class_weights(train.grade, k) if cfg.balance == "class-weights" else None
-    if head == "softmax":
+    soft = targets is not None
+    if soft:
+        import numpy as np
+
+        targets = np.asarray(targets, dtype=np.float64)
+        if targets.shape != (len(train), k):
+            raise ValueError(f"targets must be ({len(train)}, {k}) grade probabilities, got {targets.shape}")
+    sampler = cfg.balance == "sampler" and not soft
+    weighted = cfg.balance == "class-weights" or (soft and cfg.balance == "sampler")
+    weights = balanced_class_weights(train.grade, k) if weighted else None
+    if soft:
+        loss = SoftTargetLoss(model, class_weights=weights) if head == "softmax" else SoftCoralLoss(model, weights)
+    elif head == "softmax":
         loss = CrossEntropyLoss(model, weight=None if weights is None else torch.tensor(weights, dtype=torch.float32))
     else:
         loss = CoralLoss(model, class_weights=weights)
@@ -130,12 +149,12 @@ def finetune_cross_encoder(
             bf16=settings.dtype == "bfloat16",
             report_to="none",
             disable_tqdm=not progress,
-            batch_sampler=BalancedBatchSampler if cfg.balance == "sampler" else "batch_sampler",
+            batch_sampler=BalancedBatchSampler if sampler else "batch_sampler",
         )
         trainer = CrossEncoderTrainer(
             model=model,
             args=args,
-            train_dataset=_dataset(train, model.tokenizer, cfg.ce_max_length),
+            train_dataset=_dataset(train, model.tokenizer, cfg.ce_max_length, targets),
             loss=loss,
             evaluator=evaluator if cfg.early_stopping else None,
             callbacks=[early_stopping(cfg.ce_patience, min_steps)] if cfg.early_stopping else [],
@@ -160,7 +179,8 @@ def finetune_cross_encoder(
     report = {
         "mode": "cross-encoder",
         "head": head,
-        "balance": cfg.balance,
+        "balance": cfg.balance if not (soft and cfg.balance == "sampler") else "class-weights (soft targets)",
+        "targets": "soft" if soft else "hard",
         "early_stopping": cfg.early_stopping,
         "train_pairs": len(train),
         "calib_pairs": len(calib),

@@ -136,6 +136,7 @@ def _mine_shards(
     eligible = np.fromiter((has_words(t) for t in texts), dtype=bool, count=len(texts))
     for ch in channels:
         start = time.perf_counter()
+        ch.expect_queries(queries.num_rows)
         ch.index(texts, item_ids.to_pylist())
         log_event(log, "indexed", channel=ch.name, items=len(texts), s=round(time.perf_counter() - start, 2))
     del texts

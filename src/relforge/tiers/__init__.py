@@ -12,7 +12,9 @@ configuration; :class:`TierPool` operates the Kubernetes pool serving a remote t
 scale-up from zero, readiness, scale-down). :class:`PromptedLM` is the one forward pass of a local causal LM
 (shared prompt prefix computed once, only the layers needed); :class:`PromptEncoder` reads
 features for the probes; :class:`PromptBuilder` renders and fits the prompts for local and
-remote backends alike.
+remote backends alike. Generation is a tier capability too: :class:`QueryGenerator` (local
+causal LM, ``tgi``, ``openai``; :func:`load_generator`) writes queries from the chats of a
+:class:`QueryPrompt` (the prompt file ``prompts/query-writer.yaml``).
 
 The backends import torch, transformers and huggingface_hub only when they are used.
 """
@@ -45,6 +47,7 @@ _EXPORTS = {
     "feature_key": "relforge.tiers._lm",
     "layer_index": "relforge.tiers._lm",
     "load_tokenizer": "relforge.tiers._lm",
+    "load_causal_lm": "relforge.tiers._lm",
     "CausalLMScorer": "relforge.tiers._causal_lm",
     "DEFAULT_LLM_MAX_LENGTH": "relforge.tiers._causal_lm",
     "length_for": "relforge.tiers._causal_lm",
@@ -75,6 +78,23 @@ _EXPORTS = {
     "TGIScorer": "relforge.tiers._tgi",
     "TopToken": "relforge.tiers._top_tokens",
     "grade_probs_from_top": "relforge.tiers._top_tokens",
+    "Sent": "relforge.tiers._remote",
+    "send_all": "relforge.tiers._remote",
+    # generation (query synthesis)
+    "GENERATING_BACKENDS": "relforge.tiers._generate",
+    "Generations": "relforge.tiers._generate",
+    "QueryGenerator": "relforge.tiers._generate",
+    "LocalQueryGenerator": "relforge.tiers._generate",
+    "RemoteQueryGenerator": "relforge.tiers._generate",
+    "TGIQueryGenerator": "relforge.tiers._generate",
+    "OpenAIQueryGenerator": "relforge.tiers._generate",
+    "load_generator": "relforge.tiers._generate",
+    "Example": "relforge.tiers._query_prompt",
+    "QUERY_WRITER": "relforge.tiers._query_prompt",
+    "QueryPrompt": "relforge.tiers._query_prompt",
+    "clean_query": "relforge.tiers._query_prompt",
+    "load_query_prompt": "relforge.tiers._query_prompt",
+    "render_chat": "relforge.tiers._query_prompt",
     # from a configuration
     "load_scorer": "relforge.tiers._factory",
     "resolve_model_ref": "relforge.tiers._factory",

@@ -51,6 +51,44 @@ def load_tokenizer(folder: str | Path):
     return tokenizer
 
 
+def load_causal_lm(folder: str | Path, device: str | None = None, dtype: str | None = None, tokenizer=None):
+    """A local causal LM folder's model and tokenizer, on the run's compute settings.
+
+    The one loader of every local causal LM path (:class:`PromptedLM` for grading and
+    features, :class:`~relforge.tiers.LocalQueryGenerator` for generation).
+
+    Args:
+        folder: a transformers causal LM folder (with its tokenizer).
+        device: torch device (default: the run's compute device).
+        dtype: ``float32`` / ``bfloat16`` / ``float16`` (default: the run's compute dtype).
+        tokenizer: the folder's tokenizer when the caller loaded it already.
+
+    Returns:
+        ``(model, tokenizer, device, dtype)``: the model in eval mode on ``device``; the
+        tokenizer pads on the left (:func:`load_tokenizer`).
+
+    Raises:
+        ModelError: no such folder, or not a causal LM folder.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from relforge import compute
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no such model folder")
+    settings = compute.current()
+    device = device or settings.device
+    dtype = dtype or settings.dtype
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(folder)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=getattr(torch, dtype))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{folder}: not a causal LM folder: {exc}") from exc
+    return model.to(device).eval(), tokenizer, device, dtype
+
+
 def feature_key(pooling: str, layer: int) -> str:
     """The name of a feature: ``mean@15``."""
     return f"{pooling}@{layer}"
@@ -101,24 +139,14 @@ class PromptedLM:
         dtype: str | None = None,
     ):
         import torch
-        from transformers import AutoModelForCausalLM
-
-        from relforge import compute
 
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise ModelError(f"{folder}: no such model folder")
-        settings = compute.current()
-        self.device = device or settings.device
-        self.dtype = dtype or settings.dtype
         self.tokenizer = load_tokenizer(folder)
         self.builder = PromptBuilder(self.tokenizer, scale, prompt, max_length=max_length)
-        self.grade_ids = grade_token_ids(self.tokenizer, scale, self.builder.prompt)
-        try:
-            model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=getattr(torch, self.dtype))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{folder}: not a causal LM folder: {exc}") from exc
-        self.model = model.to(self.device).eval()
+        self.grade_ids = grade_token_ids(self.tokenizer, scale, self.builder.prompt)  # checked before the weights load
+        self.model, _, self.device, self.dtype = load_causal_lm(folder, device, dtype, tokenizer=self.tokenizer)
         text = self.model.config.get_text_config()
         self.n_layers, self.hidden_size = int(text.num_hidden_layers), int(text.hidden_size)
         decoder = self.model.get_decoder()

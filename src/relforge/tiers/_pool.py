@@ -374,7 +374,7 @@ def _sigterm_as_exit() -> Iterator[None]:
         yield
         return
 
-    def stop(signum, frame):  # noqa: ARG001 - the signal handler's signature
+    def stop(signum, frame):
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
@@ -426,7 +426,8 @@ def _pod_state(pod: dict[str, Any]) -> str:
             state = cs.get("state") or {}
             if "waiting" in state:
                 w = state["waiting"]
-                bits.append(f"{cs.get('name')} waiting: {w.get('reason')}" + (f" ({w['message']})" if w.get("message") else ""))
+                bits.append(f"{cs.get('name')} waiting: {w.get('reason')}"
+                            + (f" ({w['message']})" if w.get("message") else ""))
             elif "terminated" in state and state["terminated"].get("exitCode", 0) != 0:
                 t = state["terminated"]
                 bits.append(f"{cs.get('name')} exited {t.get('exitCode')}: {t.get('reason')}"

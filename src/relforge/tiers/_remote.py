@@ -151,6 +151,65 @@ class _Breaker:
                 self.last_error = str(error)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What became of one request sent by :func:`send_all`.
+
+    Attributes:
+        result: the call's answer, or ``None`` when it failed.
+        error: why it failed (``None`` when it did not).
+        attempts: requests sent for it (retries included; 0 when the breaker kept it back).
+        seconds: seconds spent in those requests (backoff sleeps excluded).
+    """
+
+    result: object | None
+    error: str | None
+    attempts: int
+    seconds: float
+
+
+def send_all(
+    calls: Sequence[Callable[[], T]], policy: RemotePolicy, rng: random.Random, label: str
+) -> list[Sent]:
+    """Make each call (one request each) with the policy: ``max_concurrency`` in flight, retries
+    with backoff (:func:`call_with_retries`), and a circuit breaker that fails the calls not yet
+    sent once ``breaker_after`` calls in a row failed on retryable errors.
+
+    Never raises for one call's failure: its :class:`Sent` says why. Every remote backend
+    (the ``tgi`` and ``openai`` scorers, the query generators) sends its requests through it.
+
+    Args:
+        calls: one zero-argument function per request; each raises :class:`RemoteError` on failure.
+        policy: concurrency, timeout, retry and breaker settings.
+        rng: the backoff jitter's random generator.
+        label: the progress bar's description.
+
+    Returns:
+        One :class:`Sent` per call, in the order of ``calls``.
+    """
+    breaker = _Breaker(policy.breaker_after or 2 * policy.max_concurrency)
+
+    def one(call: Callable[[], T]) -> Sent:
+        if breaker.open:
+            return Sent(None, f"not sent: {breaker.in_a_row} requests in a row failed (last: {breaker.last_error})", 0, 0.0)
+        try:
+            result, attempts, seconds = call_with_retries(call, policy, rng)
+        except RemoteError as exc:
+            breaker.record(False, exc)
+            return Sent(None, f"{exc} (after {exc.attempts} request(s))", exc.attempts, exc.seconds)
+        breaker.record(True)
+        return Sent(result, None, attempts, seconds)
+
+    out: list[Sent | None] = [None] * len(calls)
+    if not calls:
+        return []
+    with ThreadPoolExecutor(policy.max_concurrency, thread_name_prefix="relforge-req") as pool:
+        futures = {pool.submit(one, call): i for i, call in enumerate(calls)}
+        for future in track(as_completed(futures), label, total=len(futures)):
+            out[futures[future]] = future.result()
+    return out  # type: ignore[return-value]
+
+
 class RemoteScorer(TierScorer):
     """A tier served over HTTP: renders prompts locally, asks the server for the top tokens
     after each prompt, and reads the grade probabilities from them.
@@ -211,20 +270,9 @@ class RemoteScorer(TierScorer):
             return attempts * self.cost_per_request
         return seconds * self.cost_per_second
 
-    def _score_one(self, text: str, breaker: _Breaker) -> tuple[np.ndarray | None, str | None, float]:
-        if breaker.open:
-            return None, f"not sent: {breaker.in_a_row} pairs in a row failed (last: {breaker.last_error})", 0.0
-
-        def once() -> np.ndarray:
-            return grade_probs_from_top(self._top_tokens(text), self.grade_ids, self.grade_texts)
-
-        try:
-            probs, attempts, seconds = call_with_retries(once, self.policy, self._rng)
-        except RemoteError as exc:
-            breaker.record(False, exc)
-            return None, f"{exc} (after {exc.attempts} request(s))", self._cost(exc.attempts, exc.seconds)
-        breaker.record(True)
-        return probs, None, self._cost(attempts, seconds)
+    def _grade_call(self, text: str) -> Callable[[], np.ndarray]:
+        """One request's call: the grade probabilities read from the top tokens after ``text``."""
+        return lambda: grade_probs_from_top(self._top_tokens(text), self.grade_ids, self.grade_texts)
 
     def score(self, pairs: Sequence[Pair]) -> Scores:
         n = len(pairs)
@@ -249,16 +297,13 @@ class RemoteScorer(TierScorer):
                 for i in todo:
                     errors[i] = f"server not usable: {exc}"
                 todo = []
-        breaker = _Breaker(self.policy.breaker_after or 2 * self.policy.max_concurrency)
-        with ThreadPoolExecutor(self.policy.max_concurrency, thread_name_prefix=f"{self.name}-req") as pool:
-            futures = {pool.submit(self._score_one, texts[i], breaker): i for i in todo}
-            for future in track(as_completed(futures), f"{self.name}: {self.backend}", total=len(futures)):
-                i = futures[future]
-                row, error, cost[i] = future.result()
-                if row is not None:
-                    probs[i], failed[i] = row, False
-                else:
-                    errors[i] = error
+        calls = [self._grade_call(texts[i]) for i in todo]
+        for i, sent in zip(todo, send_all(calls, self.policy, self._rng, f"{self.name}: {self.backend}")):
+            cost[i] = self._cost(sent.attempts, sent.seconds)
+            if sent.result is not None:
+                probs[i], failed[i] = sent.result, False
+            else:
+                errors[i] = sent.error
         if failed.any():
             log_event(_log, "pairs failed", level=30, tier=self.name, failed=int(failed.sum()), pairs=n,
                       first_error=next(e for e in errors if e)[:200])

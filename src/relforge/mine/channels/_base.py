@@ -64,6 +64,10 @@ class Channel(ABC):
             last item retrieved.
         """
 
+    def expect_queries(self, n: int) -> None:
+        """A hint before :meth:`index`: how many queries the run will search in all (a channel
+        may plan its index for that workload, e.g. exact or ANN search). The default ignores it."""
+
     def describe(self) -> dict[str, object]:
         """What the mining report and the table metadata record about this channel."""
         return {"name": self.name, "lexical": self.lexical, "kind": type(self).__name__}

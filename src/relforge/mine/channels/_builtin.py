@@ -44,7 +44,7 @@ def _dense(config: RelforgeConfig) -> DenseChannel:
     mine = config.mine
     model_dir = resolve_model_dir(mine.dense_model, config)
     encoder = load_encoder(model_dir, batch_size=mine.batch_size, max_seq_length=mine.dense_max_seq_length)
-    index = VectorIndex(mine.dense_exact_max_items, hnsw_m=mine.hnsw_m, ef_search=mine.hnsw_ef_search)
+    index = VectorIndex(hnsw_m=mine.hnsw_m, ef_search=mine.hnsw_ef_search)
     cache = None
     if mine.dense_cache_embeddings:
         key = model_fingerprint(model_dir, mine.dense_max_seq_length)

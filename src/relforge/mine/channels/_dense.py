@@ -187,6 +187,9 @@ class DenseChannel(Channel):
         parts = [self.encoder(texts[s : s + self.batch_size]) for s in starts]
         return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
 
+    def expect_queries(self, n: int) -> None:
+        self.expected_queries = n
+
     def index(self, texts: Sequence[str], item_ids: Sequence[str]) -> None:
         positions, key = self.cache.items_key(texts) if self.cache else (
             np.array([i for i, t in enumerate(texts) if has_words(t)], dtype=np.int64), "")

@@ -1,0 +1,15 @@
+"""Local-runner test of the generated component `calibrate`: KFP's real local runner
+runs it on a tiny run prepared by `pipeline/components/conftest.py` (every declared step before
+`calibrate` run through the library), and the test checks what it committed. Generated from the step declaration by `python -m pipeline generate`; do not edit."""
+
+from kfp import local
+
+from pipeline.components.calibrate import calibrate
+
+
+def test_component_commits_what_its_step_writes_under_the_kfp_local_runner(tiny_run):
+    run = tiny_run.before("calibrate")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run.parent / "_kfp"),
+               raise_on_error=True)
+    task = calibrate(run_uri=str(run), config_yaml=tiny_run.config_yaml)
+    tiny_run.check("calibrate", run, task)

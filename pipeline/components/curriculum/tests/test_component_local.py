@@ -1,0 +1,15 @@
+"""Local-runner test of the generated component `curriculum`: KFP's real local runner
+runs it on a tiny run prepared by `pipeline/components/conftest.py` (every declared step before
+`curriculum` run through the library), and the test checks what it committed. Generated from the step declaration by `python -m pipeline generate`; do not edit."""
+
+from kfp import local
+
+from pipeline.components.curriculum import curriculum
+
+
+def test_component_commits_what_its_step_writes_under_the_kfp_local_runner(tiny_run):
+    run = tiny_run.before("curriculum")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run.parent / "_kfp"),
+               raise_on_error=True)
+    task = curriculum(run_uri=str(run), config_yaml=tiny_run.config_yaml)
+    tiny_run.check("curriculum", run, task)

@@ -1,0 +1,15 @@
+"""Local-runner test of the generated component `second_round`: KFP's real local runner
+runs it on a tiny run prepared by `pipeline/components/conftest.py` (every declared step before
+`second-round` run through the library), and the test checks what it committed. Generated from the step declaration by `python -m pipeline generate`; do not edit."""
+
+from kfp import local
+
+from pipeline.components.second_round import second_round
+
+
+def test_component_commits_what_its_step_writes_under_the_kfp_local_runner(tiny_run):
+    run = tiny_run.before("second-round")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run.parent / "_kfp"),
+               raise_on_error=True)
+    task = second_round(run_uri=str(run), config_yaml=tiny_run.config_yaml)
+    tiny_run.check("second-round", run, task)
