@@ -1,9 +1,10 @@
 """Cold start on an ingested run (ESCI-150 by default): a distilled labeler against its teacher.
 
 Human judgments are used **only to evaluate** (and, where a row says so, to calibrate): the
-queries are written by the generator from catalog items, the pairs graded by the teacher used
-zero-shot (the run must not hold a teacher fine-tuned on its human labels), and the student
-trained on the teacher's labels, through the same library steps as ``relforge
+queries are written by the generator from catalog items (the run's own train / calib queries
+shown as a style guide, without their judged items: ``coldstart.few_shot_judged=false``), the
+pairs graded by the teacher used zero-shot (the run must not hold a teacher fine-tuned or
+calibrated on its human labels), and the student trained on the teacher's labels, through the same library steps as ``relforge
 synthesize-queries``, ``coldstart-candidates``, ``teacher-label`` and ``distill``.
 
 Measured on the test split's human judgments (pairs sampled per query, ``--test-pairs``), each
@@ -145,8 +146,9 @@ def main(argv: list[str] | None = None) -> dict:
     from relforge.grades import read_grade_scale
     from relforge.tiers import load_scorer, resolve_model_ref
 
+    # human judgments only evaluate: the few-shot examples are the run's queries alone (no judged item)
     overrides = [*args.set, f"coldstart.items={args.items}", f"coldstart.teacher={args.teacher}",
-                 f"coldstart.student={args.student}"]
+                 f"coldstart.student={args.student}", "coldstart.few_shot_judged=false"]
     config = load_config(args.config, overrides)
     compute.configure(config.compute)
     if args.teacher not in config.tiers.names:

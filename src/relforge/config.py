@@ -1011,7 +1011,12 @@ class ColdStartConfig(_Section):
     few_shot: int = Field(
         default=3, ge=0,
         description="examples from the run's own queries (never test-split ones) shown to the generator; with "
-        "judgments, each with its best-graded item",
+        "judgments (and few_shot_judged), each with its best-graded item",
+    )
+    few_shot_judged: bool = Field(
+        default=True,
+        description="pair each example query with its best-graded judged item (false: the queries alone, as a "
+        "style note; no human judgment reaches the generator)",
     )
     item_max_tokens: int = Field(default=64, gt=8, description="tokens of item text the generator reads (cut by field)")
     max_new_tokens: int = Field(default=24, gt=0, description="tokens generated per query at most")

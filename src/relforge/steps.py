@@ -31,10 +31,10 @@ from relforge import (
     subruns,
     twotower,
 )
-from relforge.bus import DataBus
+from relforge.bus import DataBus, contract_for
 from relforge.config import RelforgeConfig, load_config
 from relforge.errors import ConfigError
-from relforge.evaluate.step import STEP as EVALUATE_STEP
+from relforge.evaluate import STEP as EVALUATE_STEP
 from relforge.logs import get_logger, log_event, quiet_libraries
 from relforge.step_spec import StepSpec
 
@@ -180,7 +180,7 @@ def run_step(name: str, run_uri: str, config: RelforgeConfig | str | None = None
     start = time.monotonic()
     result = step.function()(bus, config)
     seconds = round(time.monotonic() - start, 2)
-    tables = {t: bus.manifest(t).rows for t in step.writes if bus.is_committed(t)}
+    tables = {t: bus.manifest(t).rows for t in step.writes if contract_for(t) and bus.is_committed(t)}
     result = _jsonable(result)
     decided = result.get("decided", "") if isinstance(result, dict) else ""
     record = {"step": name, "seconds": seconds, "tables": tables, "decided": decided, "result": result,

@@ -80,12 +80,14 @@ class ScriptedGenerator(QueryGenerator):
         super().__init__("scripted", tokenizer)
         self.answer, self.fail, self.stop_after = answer, fail, stop_after
         self.calls: list[list[str]] = []
+        self.chats: list[list[dict]] = []
 
     def generate(self, chats: Sequence[list[dict]], n: int = 1, seed: int = 0) -> Generations:
         if self.stop_after is not None and len(self.calls) >= self.stop_after:
             raise KeyboardInterrupt("killed")  # a run killed between shards
         titles = [c[-1]["content"].split("\n", 1)[0].removeprefix("Product: ").split(" | ")[0] for c in chats]
         self.calls.append(titles)
+        self.chats += list(chats)
         failed = np.array([self.fail(t) for t in titles])
         texts = [[] if f else [f"Query: {self.answer(t)}{'' if r == 0 else f' {r}'}" for r in range(n)]
                  for t, f in zip(titles, failed)]
@@ -110,7 +112,7 @@ def cs_models(tmp_path_factory) -> dict[str, Path]:
     return {
         "llama": cached(root, tiny_llama, "llama"),
         "bert": cached(root, tiny_bert_cross_encoder, "bert-base", head=None),
-        "ce": cached(root, tiny_bert_cross_encoder, "ce-teacher", head="softmax", seed=3),
+        "ce": cached(root, tiny_bert_cross_encoder, "ce-teacher", head="softmax", seed=2),  # grades vary
     }
 
 

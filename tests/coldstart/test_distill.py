@@ -92,3 +92,45 @@ def test_a_probe_student_takes_hard_targets_only(labelled):
     _, config = labelled
     with pytest.raises(ConfigError, match="coldstart.targets=hard"):
         run_distill(labelled[0], _with(config, student="tier2"))
+
+
+def test_a_causal_lm_student_is_a_probe_tier_on_its_frozen_model(labelled, tmp_path):
+    from relforge.tiers import ProbeScorer
+
+    bus, config = labelled
+    summary = run_distill(bus, _with(config, student="tier2", targets="hard", name="probe"))
+    assert summary["backend"] == "causal-lm"
+    local = bus.get_dir("models/probe", tmp_path / "probe")
+    assert TierDescriptor.load(local).backend == "probe"
+    spec = load_config(overrides=[f"tiers.specs.probe.model={local}", "tiers.specs.probe.backend=causal-lm"]
+                       ).tiers.spec("probe")
+    with load_scorer(spec, ESCI) as scorer:
+        assert isinstance(scorer, ProbeScorer)
+        assert not scorer.score([Pair("shoes red", "red shoes cotton | acme")]).failed.any()
+
+
+def test_a_teacher_with_one_grade_is_said_and_a_probe_cannot_learn_from_it(synthesized, tmp_path):
+    from tests.tiny_models import tiny_bert_cross_encoder
+
+    from relforge.errors import InputError
+
+    bus, config = synthesized
+    constant = tiny_bert_cross_encoder(tmp_path / "constant", head="softmax", seed=5)  # grades every pair Irrelevant
+    config = load_config(data=config.model_dump(mode="json"), overrides=[f"tiers.specs.tier3.model={constant}"])
+    run_coldstart_candidates(bus, config)
+    run_teacher_label(bus, config)
+    assert set(coldstart_bus(bus).read_table("labels").column("grade").to_pylist()) == {0}
+    summary = run_distill(bus, _with(config, targets="hard"))
+    assert summary["warning"].startswith("the teacher graded all") and "WARNING" in summary["decided"]
+    with pytest.raises(InputError, match="probe head cannot be fitted on one grade"):
+        run_distill(bus, _with(config, student="tier2", targets="hard", name="probe"))
+
+
+def test_with_one_kept_query_the_student_stops_early_on_held_out_pairs_of_it(shop, config_for, scripted, tmp_path):
+    config = config_for(tmp_path, "coldstart.items=1")
+    scripted()
+    for step in (run_synthesize_queries, run_coldstart_candidates, run_teacher_label):
+        step(shop, config)
+    assert coldstart_bus(shop).read_table("queries").column("split").to_pylist() == ["train"]
+    summary = run_distill(shop, config)
+    assert summary["calib_pairs"] >= 1 and summary["train_pairs"] + summary["calib_pairs"] == 6

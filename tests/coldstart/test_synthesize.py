@@ -116,3 +116,23 @@ def test_queries_per_item_above_one_needs_sampling_and_the_split_is_seeded():
     assert splits == synthetic_splits(ids, 0.1, seed=1)
     assert 5 <= splits.count("calib") <= 40
     assert synthetic_splits(["a", "b"], 0.01, seed=1).count("calib") == 1
+
+
+def test_the_runs_own_queries_are_the_examples_never_a_test_one_and_judged_items_only_if_allowed(
+        shop, config_for, scripted, tmp_path):
+    generator = scripted()
+    run_synthesize_queries(shop, config_for(tmp_path, "coldstart.items=8", "coldstart.few_shot=12"))
+    chat = generator.chats[0]
+    turns = [m["content"] for m in chat if m["role"] == "assistant"]
+    train_and_calib = {"shoes", "jacket", "lamp", "mug", "chair", "bag", "shoes for men", "jacket for men",
+                       "lamp for men", "mug for men"}
+    assert turns and set(turns) <= train_and_calib                                   # the run's queries, not test
+    assert all("red" in m["content"] for m in chat[1:-1] if m["role"] == "user")     # each with its best (red) item
+    text = json.dumps(chat)
+    assert "chair for men" not in text and "bag for men" not in text                 # the test split's queries
+    generator = scripted()
+    run_synthesize_queries(shop, config_for(tmp_path / "plain", "coldstart.items=8", "coldstart.few_shot=12",
+                                            "coldstart.few_shot_judged=false"))
+    chat = generator.chats[0]
+    assert [m["role"] for m in chat] == ["system", "user"]                           # no judged item: a style note
+    assert "shoes for men" in chat[0]["content"] and "chair for men" not in chat[0]["content"]

@@ -2,7 +2,8 @@
 
 1. **Data**: the sub-run's teacher ``labels`` joined with its ``queries`` and ``catalog``: the
    ``train`` split's pairs train the student, the ``calib`` split's (teacher-labelled, synthetic)
-   choose its checkpoint, so no human judgment is spent on training or model selection.
+   choose its checkpoint, so no human judgment is spent on training or model selection (with
+   too few kept queries for a calib split, a fifth of each train query's pairs is held out).
 2. **Student** (``coldstart.student``, a tier of ``tiers.specs`` whose base model it starts from):
    a ``cross-encoder`` is fine-tuned with sentence-transformers' ``CrossEncoderTrainer``
    (:func:`relforge.finetune.finetune_cross_encoder`, the ``finetune`` section's recipe), on the
@@ -38,7 +39,13 @@ from relforge.bus import DataBus, fingerprint
 from relforge.coldstart._subrun import SUBRUN, coldstart_bus, settings_hash
 from relforge.config import RelforgeConfig, TierSpec
 from relforge.errors import ConfigError, InputError, ModelError, NotCommittedError
-from relforge.finetune import GradedPairs, base_reference, load_graded_pairs, sample_per_query
+from relforge.finetune import (
+    GradedPairs,
+    base_reference,
+    load_graded_pairs,
+    sample_per_query,
+    split_within_queries,
+)
 from relforge.grades import GradeScale, read_grade_scale
 from relforge.logs import get_logger, log_event
 from relforge.tiers import resolve_model_ref
@@ -125,9 +132,16 @@ def run_distill(bus: DataBus, config: RelforgeConfig) -> dict[str, Any]:
     scale = read_grade_scale(bus)
     sub = coldstart_bus(bus)
     train, train_target = teacher_pairs(sub, "train", ft.item_field, scale.n)
-    calib, _ = teacher_pairs(sub, "calib", ft.item_field, scale.n)
+    try:
+        calib, _ = teacher_pairs(sub, "calib", ft.item_field, scale.n)
+    except InputError:  # too few kept queries for a calib split: hold out a fifth of each train query's pairs
+        log_event(log, "no calib-split synthetic query: early stopping on held-out pairs of the train queries", level=30)
+        kept, calib = split_within_queries(train, 0.2, cs.seed)
+        train_target = _subset_targets(train, kept, train_target)
+        train = kept
     chosen = sample_per_query(train, cs.max_train_pairs, cs.seed)
     targets = _subset_targets(train, chosen, train_target)
+    warning = _one_grade(chosen, scale, backend, sub.uri("labels"))
     ref = base_reference(config, cs.student)
     target_path = f"models/{cs.name}"
     inputs = sub.input_digests("labels", "queries", "catalog")
@@ -141,6 +155,8 @@ def run_distill(bus: DataBus, config: RelforgeConfig) -> dict[str, Any]:
                                "targets": cs.targets, "train_pairs": len(chosen), "calib_pairs": len(calib),
                                "teacher": sub.manifest("labels").metadata.get("teacher"),
                                "agreement_with_teacher": report.get("calib_best"), "reused": report.get("reused", False)}
+    if warning:
+        summary["warning"] = warning
     summary["human"] = calibrate_distilled(bus, config, backend, scale)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     _write_report(bus, summary, config)
@@ -153,8 +169,25 @@ def run_distill(bus: DataBus, config: RelforgeConfig) -> dict[str, Any]:
                  f"{human['crossfit']['accuracy']:.2f} calibrated, cross-fitted)")
     else:
         text += f"; not calibrated ({human.get('reason')})"
-    summary["decided"] = text
+    summary["decided"] = text + (f" (WARNING: {warning})" if warning else "")
     return summary
+
+
+def _one_grade(train: GradedPairs, scale: GradeScale, backend: str, where: str) -> str | None:
+    """A warning when the teacher gave every train pair one grade (the hard-label student learns a
+    constant; the soft one only what the probabilities vary by).
+
+    Raises:
+        InputError: a probe student, which cannot fit a head on one class.
+    """
+    grades = np.unique(train.grade)
+    if len(grades) > 1:
+        return None
+    text = f"the teacher graded all {len(train):,} train pairs `{scale.names[int(grades[0])]}`"
+    if backend == "causal-lm":
+        raise InputError(where, None, "grade", f"{text}: a probe head cannot be fitted on one grade; use another teacher")
+    log_event(log, f"{text}: a hard-label student learns a constant", level=30)
+    return text
 
 
 def _existing(bus: DataBus, target: str, fp: str) -> dict | None:
@@ -280,6 +313,8 @@ def _write_report(bus: DataBus, summary: dict, config: RelforgeConfig) -> None:
             m = human[key]
             lines.append(f"| {what}, split(s) {', '.join(human['splits'])} | {human['pairs']:,} | {m['accuracy']:.3f} | "
                          f"{m['macro_f1']:.3f} | {m['qwk']:.3f} | {m['ece']:.3f} |")
+    if summary.get("warning"):
+        lines += ["", f"**WARNING**: {summary['warning']}: a hard-label student learns a constant."]
     lines += ["", ("Calibrator: " + (f"`{human['method']}` on the human judgments, saved as `calibrators/{cs.name}`."
                                     if human.get("calibrated") else f"none ({human.get('reason')}).")), "",
               "Use it as the cheapest tier of the cascade:", "", "```yaml", "tiers:",

@@ -83,8 +83,8 @@ def _generation_settings(config: RelforgeConfig) -> dict[str, Any]:
         "generator_model": spec.model or getattr(config.models, cs.generator, None),
         "prompt": hashlib.sha256(prompt.encode()).hexdigest()[:16],
         "item_field": config.finetune.item_field,
-        **cs.model_dump(mode="json", include={"items", "stratify_by", "queries_per_item", "few_shot", "item_max_tokens",
-                                              "max_new_tokens", "temperature", "top_p", "seed"}),
+        **cs.model_dump(mode="json", include={"items", "stratify_by", "queries_per_item", "few_shot", "few_shot_judged",
+                                              "item_max_tokens", "max_new_tokens", "temperature", "top_p", "seed"}),
     }
 
 
@@ -125,7 +125,7 @@ def run_synthesize_queries(bus: DataBus, config: RelforgeConfig) -> dict[str, An
         raise InputError(bus.uri("catalog"), None, "title", "no item has a title with a letter or digit")
     sub = coldstart_bus(bus)
     inputs = bus.input_digests("catalog")
-    for optional in ("queries", "judgments"):
+    for optional in ("queries", "judgments") if cs.few_shot_judged else ("queries",):
         if cs.few_shot and bus.is_committed(optional):
             inputs[optional] = bus.manifest(optional).digest()
     n_shards = max(1, math.ceil(len(positions) / cs.items_per_shard))
@@ -168,8 +168,8 @@ def _generate_shards(bus: DataBus, config: RelforgeConfig, writer, pending: list
     categories = (catalog.column(cs.stratify_by).to_pylist()
                   if cs.stratify_by and cs.stratify_by in catalog.column_names else None)
     item_text = dict(zip(item_ids, texts))
-    examples = few_shot_examples(_read_optional(bus, "queries"), _read_optional(bus, "judgments"), item_text,
-                                 cs.few_shot, cs.seed)
+    judgments = _read_optional(bus, "judgments") if cs.few_shot_judged else None
+    examples = few_shot_examples(_read_optional(bus, "queries"), judgments, item_text, cs.few_shot, cs.seed)
     prompt = load_query_prompt(cs.prompt)
     seconds = 0.0
     log_event(log, "writing queries", items=len(positions), shards=len(pending), examples=len(examples),

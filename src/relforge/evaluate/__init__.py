@@ -24,39 +24,31 @@ Example:
     1
 """
 
-from relforge.evaluate._inputs import Run, query_segments, read_grades, read_model_gains, read_run
-from relforge.evaluate._metrics import (
-    MetricSettings,
-    default_relevant_grade,
-    integer_gains,
-    per_query_metrics,
-)
-from relforge.evaluate._ppi import PPIEstimate, ppi_ndcg
-from relforge.evaluate._segments import metrics_by_segment
-from relforge.evaluate._stats import (
-    MetricSummary,
-    PairedComparison,
-    bootstrap_mean,
-    compare_systems,
-    summarize,
-)
+from relforge._lazy import lazy_exports
 
-__all__ = [
-    "MetricSettings",
-    "MetricSummary",
-    "PPIEstimate",
-    "PairedComparison",
-    "Run",
-    "bootstrap_mean",
-    "compare_systems",
-    "default_relevant_grade",
-    "integer_gains",
-    "metrics_by_segment",
-    "per_query_metrics",
-    "ppi_ndcg",
-    "query_segments",
-    "read_grades",
-    "read_model_gains",
-    "read_run",
-    "summarize",
-]
+# name -> the private module that defines it, imported on first use (scipy, ir-measures are heavy)
+_EXPORTS = {
+    "Run": "relforge.evaluate._inputs",
+    "query_segments": "relforge.evaluate._inputs",
+    "read_grades": "relforge.evaluate._inputs",
+    "read_model_gains": "relforge.evaluate._inputs",
+    "read_run": "relforge.evaluate._inputs",
+    "MetricSettings": "relforge.evaluate._metrics",
+    "default_relevant_grade": "relforge.evaluate._metrics",
+    "integer_gains": "relforge.evaluate._metrics",
+    "per_query_metrics": "relforge.evaluate._metrics",
+    "PPIEstimate": "relforge.evaluate._ppi",
+    "ppi_ndcg": "relforge.evaluate._ppi",
+    "metrics_by_segment": "relforge.evaluate._segments",
+    "MetricSummary": "relforge.evaluate._stats",
+    "PairedComparison": "relforge.evaluate._stats",
+    "bootstrap_mean": "relforge.evaluate._stats",
+    "compare_systems": "relforge.evaluate._stats",
+    "summarize": "relforge.evaluate._stats",
+    "run_evaluate": "relforge.evaluate._step",
+    "compare_rounds": "relforge.evaluate.rounds",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+from relforge.evaluate.step import STEP  # noqa: E402  (the step's declaration; light)

@@ -43,7 +43,7 @@ def ablation_table(results: list[dict[str, Any]], settings: MetricSettings, refe
 def ablation_markdown(results: list[dict[str, Any]], settings: MetricSettings, n_queries: int,
                       reference_label: str, dataset: str = "") -> str:
     """The table with the sentence a reader needs to read it."""
-    head = [f"## Baselines and ablations{(' on ' + dataset) if dataset else ''}", "",
+    head = ["## Baselines and ablations" + (f" ({dataset})" if dataset else ""), "",
             (f"{n_queries} test queries, human judgments only (unjudged retrieved items counted as irrelevant). "
              "Intervals: bootstrap over queries; Δ: paired bootstrap of the difference from "
              f"{reference_label}, p from a paired randomization test. With this few queries, a difference whose "

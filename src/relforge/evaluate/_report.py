@@ -110,4 +110,4 @@ def write_report(bus: DataBus, summary: dict[str, Any], settings: MetricSettings
         bus.write_json(METRICS_JSON, metrics)
     if len(results) > 1:
         bus.write_text(ABLATION_MD, ablation_markdown(results, settings, summary["queries"],
-                                                      ref["label"] if ref else "the reference", summary.get("dataset", "")))
+                                                      ref["label"] if ref else "the reference"))

@@ -1,9 +1,5 @@
-"""The declaration of step ``evaluate`` (see :mod:`relforge.steps`).
-
-It lives in its own module because the package's ``__init__`` imports its metric modules
-eagerly; importing this module still runs that ``__init__`` (scipy, ir-measures: about 1.5 s at
-CLI start-up). Once ``relforge.evaluate`` re-exports lazily, ``STEP`` belongs in its ``__init__``.
-"""
+"""The declaration of step ``evaluate`` (see :mod:`relforge.steps`), re-exported as
+``relforge.evaluate.STEP``."""
 
 from relforge.step_spec import Output, Resources, StepSpec
 
