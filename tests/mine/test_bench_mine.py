@@ -12,7 +12,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_mine.py"
 @pytest.mark.slow
 def test_bench_mine_runs_small():
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--items", "3000", "--queries", "300", "--shard", "100", "--skip", "encoder"],
+        [sys.executable, str(BENCH), "--items", "1500", "--queries", "150", "--shard", "50", "--skip", "encoder"],
         capture_output=True, text=True, timeout=600, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

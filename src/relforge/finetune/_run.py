@@ -133,9 +133,13 @@ def _finetune_each(bus, config, names, scale, train, calib, inputs, progress) ->
     reports: dict[str, dict] = {}
     for name in names:
         spec = config.tiers.spec(name)
+        target = f"models/{name}"
+        if bus.exists(f"{target}/{TIER_REPORT}") and bus.read_json(f"{target}/{TIER_REPORT}").get("distilled_from"):
+            log_event(log, "tier distilled by the cold-start steps: not fine-tuned here", tier=name)
+            reports[name] = {**bus.read_json(f"{target}/{TIER_REPORT}"), "reused": True}
+            continue
         ref = base_reference(config, name)
         mode = mode_for(spec.backend, cfg.llm_mode)
-        target = f"models/{name}"
         fp = _tier_fingerprint(inputs, config, name, mode, ref)
         if bus.exists(f"{target}/manifest.json") and bus.exists(f"{target}/{TIER_REPORT}"):
             previous = bus.read_json(f"{target}/{TIER_REPORT}")
