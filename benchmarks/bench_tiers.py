@@ -49,6 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--set", action="append", default=[], help="section.key=value override")
     p.add_argument("--run", default=None, help="an ingested ESCI-150 run (default: a temporary one)")
     p.add_argument("--vllm", action=argparse.BooleanOptionalAction, default=True, help="also time the vLLM CPU server")
+    p.add_argument("--before-length", type=int, default=512,
+                   help="also time the plain forward at the prompt length relforge scored with before (0: skip)")
     p.add_argument("--repeat", type=int, default=2, help="timed passes per path (the best is kept; the first warms up)")
     return p.parse_args(argv)
 
@@ -106,11 +108,14 @@ def softmax(x):
     return e / e.sum(1, keepdims=True)
 
 
-def row(path, pairs, seconds, tokens_per_pair, layers, gflop_per_pair, peak, note=""):
+def row(path, pairs, seconds, tokens_per_pair, layers, gflop_per_pair, peak, note="", plain=False, before=False):
+    """One path's figures; ``plain`` marks the raw library call at the same settings (the ``x plain``
+    column's base), ``before`` the raw call at the settings relforge scored with before (``x before``)."""
     rate = pairs / seconds
     achieved = gflop_per_pair * rate
     return {"path": path, "pairs_s": rate, "tokens_s": tokens_per_pair * rate, "tokens_per_pair": tokens_per_pair,
-            "layers": layers, "gflops": achieved, "share": achieved / peak, "note": note}
+            "layers": layers, "gflops": achieved, "share": achieved / peak, "note": note, "plain": plain,
+            "before": before}
 
 
 def bench_llm(tier, folder, pairs, cfg, args, peak, log):
@@ -128,9 +133,19 @@ def bench_llm(tier, folder, pairs, cfg, args, peak, log):
     suffix_tokens = float(np.mean([len(x) - lm.prefix_length for x in ids]))
     flop = lambda tokens, layers: 2 * per_layer * layers * tokens / 1e9  # noqa: E731
     log(f"{tier}: {folder.name}, {n_layers} layers, prompts {full_tokens:.0f} tokens ({lm.prefix_length} shared)")
+    if args.before_length:
+        before = PromptedLM(folder, ESCI, max_length=args.before_length)
+        ids_before = [before.builder.ids(p.query, p.text) for p in pairs]
+        tokens_before = float(np.mean([len(x) for x in ids_before]))
+        seconds, _ = best_of(args.repeat, lambda: plain_forward(before, ids_before))
+        rows.append(row(f"plain transformers forward, prompts of at most {args.before_length} tokens (what relforge "
+                        "scored before this version)", len(pairs), seconds, tokens_before, n_layers,
+                        flop(tokens_before, n_layers), peak, "batch 8, left padding, hidden states", before=True))
+        del before
     seconds, plain_logits = best_of(args.repeat, lambda: plain_forward(lm, ids))
-    rows.append(row("plain transformers forward (relforge before this version)", len(pairs), seconds, full_tokens,
-                    n_layers, flop(full_tokens, n_layers), peak, "batch 8, left padding, hidden states"))
+    rows.append(row(f"plain transformers forward, the same {cfg.finetune.llm_max_length}-token prompts", len(pairs),
+                    seconds, full_tokens, n_layers, flop(full_tokens, n_layers), peak,
+                    "batch 8, left padding, hidden states", plain=True))
     del lm
     scorer = CausalLMScorer(folder, ESCI, batch_size=cfg.tiers.spec(tier).batch_size,
                             max_length=cfg.finetune.llm_max_length)
@@ -214,7 +229,8 @@ def bench_cross_encoder(folder, pairs, cfg, args, peak, log):
     plain = CrossEncoder(str(folder), device="cpu", max_length=cfg.finetune.ce_max_length, local_files_only=True)
     seconds, _ = best_of(args.repeat, lambda: plain.predict(inputs, batch_size=32, activation_fn=torch.nn.Identity(),
                                                              show_progress_bar=False))
-    rows.append(row("sentence-transformers CrossEncoder.predict", len(pairs), seconds, tokens, 6, gflop, peak, "batch 32"))
+    rows.append(row("sentence-transformers CrossEncoder.predict", len(pairs), seconds, tokens, 6, gflop, peak, "batch 32",
+                    plain=True))
     return rows
 
 
@@ -273,12 +289,16 @@ def main(argv=None):
         "",
     ]
     for tier, rows in results.items():
-        lines += [f"## {tier}", "", "| path | pairs/s | tokens/s | tokens computed per pair | layers | GFLOP/s | share of matmul rate | x plain | note |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-        base = rows[0]["pairs_s"]
+        header = ("| path | pairs/s | tokens/s | tokens computed per pair | layers | GFLOP/s | share of matmul rate | "
+                  "x plain | x before | note |")
+        lines += [f"## {tier}", "", header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        base = next((r["pairs_s"] for r in rows if r["plain"]), rows[0]["pairs_s"])
+        before = next((r["pairs_s"] for r in rows if r["before"]), None)
         for r in rows:
+            x_before = "-" if before is None else f"{r['pairs_s'] / before:.1f}"
             lines.append(f"| {r['path']} | {r['pairs_s']:.2f} | {r['tokens_s']:.0f} | {r['tokens_per_pair']:.0f} | "
-                         f"{r['layers']} | {r['gflops']:.1f} | {100 * r['share']:.0f}% | {r['pairs_s'] / base:.1f} | {r['note']} |")
+                         f"{r['layers']} | {r['gflops']:.1f} | {100 * r['share']:.0f}% | {r['pairs_s'] / base:.1f} | "
+                         f"{x_before} | {r['note']} |")
         lines.append("")
     text = "\n".join(lines)
     out = REPO / "benchmarks" / "results" / "bench_tiers.md"

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = CASCADE + RETRIEVER
     seconds: dict[str, float] = {}
     started = time.perf_counter()
+    load_start = os.getloadavg()
     if args.tiny:
         t0 = time.perf_counter()
         tiny_inputs(Path(run), config)
@@ -136,10 +138,18 @@ def main(argv: list[str] | None = None) -> int:
                     "processor": platform.processor()},
     }
     (RESULTS / f"{stem}.json").write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+    from relforge import compute
+
+    flags = sorted(compute.cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "bf16"})
+    settings = compute.current()
+    machine = (f"Machine: {os.cpu_count()} cores, CPU flags {', '.join(flags) or 'none of avx2/avx512/bf16'}; compute "
+               f"{settings.device}, {settings.dtype}, {settings.threads} threads; load average at start "
+               f"{load_start[0]:.2f}, at end {os.getloadavg()[0]:.2f}; wall {time.perf_counter() - started:.0f} s "
+               "(a step already committed with the same inputs and settings is skipped: its seconds are the skip's).")
     steps_md = "\n".join(f"| {k} | {v} |" for k, v in seconds.items())
     (RESULTS / f"{stem}.md").write_text(
         f"{table}\n\n| step | seconds |\n|---|---:|\n{steps_md}\n\nRun: `{run}`; settings: relforge's defaults"
-        f"{' + ' + args.config if args.config else ''}{' + ' + ' '.join(overrides) if overrides else ''}.\n",
+        f"{' + ' + args.config if args.config else ''}{' + ' + ' '.join(overrides) if overrides else ''}.\n\n{machine}\n",
         encoding="utf-8")
     print(f"wrote {RESULTS / (stem + '.json')} and .md", flush=True)
     return 0
