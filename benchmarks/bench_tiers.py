@@ -131,7 +131,7 @@ def bench_llm(tier, folder, pairs, cfg, args, peak, log):
     ids = [lm.builder.ids(p.query, p.text) for p in pairs]
     full_tokens = float(np.mean([len(x) for x in ids]))
     suffix_tokens = float(np.mean([len(x) - lm.prefix_length for x in ids]))
-    flop = lambda tokens, layers: 2 * per_layer * layers * tokens / 1e9  # noqa: E731
+    flop = lambda tokens, layers: 2 * per_layer * layers * tokens / 1e9
     log(f"{tier}: {folder.name}, {n_layers} layers, prompts {full_tokens:.0f} tokens ({lm.prefix_length} shared)")
     if args.before_length:
         before = PromptedLM(folder, ESCI, max_length=args.before_length)
@@ -141,12 +141,12 @@ def bench_llm(tier, folder, pairs, cfg, args, peak, log):
         rows.append(row(f"plain transformers forward, prompts of at most {args.before_length} tokens (what relforge "
                         "scored before this version)", len(pairs), seconds, tokens_before, n_layers,
                         flop(tokens_before, n_layers), peak, "batch 8, left padding, hidden states", before=True))
-        del before
+        before = None
     seconds, plain_logits = best_of(args.repeat, lambda: plain_forward(lm, ids))
     rows.append(row(f"plain transformers forward, the same {cfg.finetune.llm_max_length}-token prompts", len(pairs),
                     seconds, full_tokens, n_layers, flop(full_tokens, n_layers), peak,
                     "batch 8, left padding, hidden states", plain=True))
-    del lm
+    lm = None  # free the model before the next path loads its own
     scorer = CausalLMScorer(folder, ESCI, batch_size=cfg.tiers.spec(tier).batch_size,
                             max_length=cfg.finetune.llm_max_length)
     seconds, scores = best_of(args.repeat, lambda: scorer.score(pairs))
@@ -154,14 +154,14 @@ def bench_llm(tier, folder, pairs, cfg, args, peak, log):
     rows.append(row("relforge causal-lm tier (grade tokens)", len(pairs), seconds, suffix_tokens, n_layers,
                     flop(suffix_tokens, n_layers), peak,
                     f"batch {scorer.batch_size}, prefix cached; max |p - plain p| = {diff:.1e}"))
-    del scorer
+    scorer = None
     layer = layer_index(cfg.finetune.probe_layer, n_layers)
     probe = _probe_folder(folder, layer, n_layers, cfg)
     scorer = ProbeScorer(probe, ESCI, base=folder, batch_size=cfg.finetune.llm_batch_size)
     seconds, _ = best_of(args.repeat, lambda: scorer.score(pairs))
     rows.append(row(f"relforge probe tier (layer {layer}/{n_layers})", len(pairs), seconds, suffix_tokens, layer,
                     flop(suffix_tokens, layer), peak, f"batch {cfg.finetune.llm_batch_size}, prefix cached, stops at the layer"))
-    del scorer
+    scorer = None
     if args.vllm and tier == "tier2":
         rows.append(_vllm_row(folder, pairs, cfg, flop(full_tokens, n_layers), full_tokens, n_layers, peak, log))
     torch.set_num_threads(torch.get_num_threads())
@@ -172,11 +172,11 @@ def _probe_folder(base, layer, n_layers, cfg):
     """A probe folder with an untrained head (its speed does not depend on the head's weights)."""
     import tempfile
 
+    import transformers
+
     from relforge.finetune._probe import save_probe
     from relforge.grades import ESCI
     from relforge.tiers import ProbeHead
-
-    import transformers
 
     hidden = transformers.AutoConfig.from_pretrained(base).get_text_config().hidden_size
     head = ProbeHead("softmax", np.zeros(hidden), np.ones(hidden), np.zeros((ESCI.n, hidden)), np.zeros(ESCI.n))
@@ -188,9 +188,10 @@ def _probe_folder(base, layer, n_layers, cfg):
 def _vllm_row(folder, pairs, cfg, gflop, tokens, layers, peak, log):
     import tempfile
 
+    from tests.vllm_server import VLLMNotInstalled, start_vllm
+
     from relforge.grades import ESCI
     from relforge.tiers import OpenAIScorer, RemotePolicy, load_tokenizer
-    from tests.vllm_server import VLLMNotInstalled, start_vllm
 
     try:
         log("starting the vLLM CPU server (1-3 minutes)")
@@ -266,7 +267,7 @@ def main(argv=None):
     peaks = {"float32": peak32}
     if compute.cpu_has_native_bf16():
         peaks["bfloat16"] = matmul_gflops("bfloat16")
-    peak = peaks[settings.dtype] if settings.dtype in peaks else peak32
+    peak = peaks.get(settings.dtype, peak32)
     results = {}
     for tier in cfg.tiers.names:
         spec = cfg.tiers.spec(tier)
@@ -281,11 +282,12 @@ def main(argv=None):
         "# Tier throughput at the demo's settings (`make bench-tiers`)",
         "",
         f"Command: `python benchmarks/bench_tiers.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
-        f"CPU flags: {', '.join(flags) or 'none of avx2/avx512/bf16'}; compute: {settings.device}, {settings.dtype}, "
-        f"{settings.threads} threads (torch {torch.__version__}); load average at start {load[0]:.2f}, at end "
-        f"{end_load[0]:.2f}; measured matmul rate: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + ".",
-        f"{len(pairs)} ESCI-150 test pairs, LLM prompts of at most {cfg.finetune.llm_max_length} tokens, cross-encoder "
-        f"{cfg.finetune.ce_max_length} tokens; best of {args.repeat} passes.",
+        (f"CPU flags: {', '.join(flags) or 'none of avx2/avx512/bf16'}; compute: {settings.device}, {settings.dtype}, "
+         f"{settings.threads} threads (torch {torch.__version__}); load average at start {load[0]:.2f}, at end "
+         f"{end_load[0]:.2f}; measured matmul rate: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
+         + "."),
+        (f"{len(pairs)} ESCI-150 test pairs, LLM prompts of at most {cfg.finetune.llm_max_length} tokens, "
+         f"cross-encoder {cfg.finetune.ce_max_length} tokens; best of {args.repeat} passes."),
         "",
     ]
     for tier, rows in results.items():

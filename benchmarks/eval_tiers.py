@@ -320,9 +320,9 @@ def markdown(rows: list[Row], ablation: list[dict], meta: dict) -> str:
         "",
         f"Data: {meta['data']}",
         "",
-        f"Metrics with 95% bootstrap CIs over queries ({meta['reps']} replicates). Pairs/s: the tier's scorer on "
-        f"{meta['timed_pairs']} unseen-query pairs, measured in this run. Train s: fine-tuning wall seconds in this "
-        "run ('-': the model came from the cache, or no training).",
+        (f"Metrics with 95% bootstrap CIs over queries ({meta['reps']} replicates). Pairs/s: the tier's scorer on "
+         f"{meta['timed_pairs']} unseen-query pairs, measured in this run. Train s: fine-tuning wall seconds in this "
+         "run ('-': the model came from the cache, or no training)."),
         "",
     ]
     for view in dict.fromkeys(r.view for r in rows):

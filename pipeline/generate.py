@@ -87,8 +87,8 @@ def _readme(step: StepSpec) -> str:
         f"- **Step**: `{step.name}` (`{step.run}`), configuration section `{step.section or '-'}`.",
         f"- **Reads** from the bus: {', '.join(f'`{n}`' for n in step.reads) or 'nothing'}.",
         f"- **Writes** to the bus: {', '.join(f'`{n}`' for n in step.writes) or 'nothing'}.",
-        "- **Inputs**: `run_uri` (the run's root: a folder, or `s3://bucket/prefix` with credentials from the "
-        "`AWS_*` variables), `config_yaml` (the relforge configuration, without secrets).",
+        ("- **Inputs**: `run_uri` (the run's root: a folder, or `s3://bucket/prefix` with credentials from the "
+         "`AWS_*` variables), `config_yaml` (the relforge configuration, without secrets)."),
         f"- **Image and resources** (cluster): `{step.image}` image, {r.cpu} CPU, {r.memory} memory"
         + (f", {r.gpu} GPU" if r.gpu else "") + ".",
         f"- **Run alone**: `relforge run-step {step.name} --run RUN_URI`"
@@ -96,8 +96,9 @@ def _readme(step: StepSpec) -> str:
         "",
     ]
     if step.params:
-        lines += ["## Parameters", "", "Each sets one configuration key (its value is read as YAML); empty leaves it as the "
-                  "configuration says.", "", "| parameter | sets | meaning |", "|---|---|---|", rows, ""]
+        lines += ["## Parameters", "", ("Each sets one configuration key (its value is read as YAML); empty leaves it "
+                                        "as the configuration says."), "", "| parameter | sets | meaning |", "|---|---|---|",
+                  rows, ""]
     if step.outputs:
         lines += ["## Outputs (KFP artifacts)", "", "| output | type | from the bus |", "|---|---|---|", outputs, ""]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ step, its seconds, the rows it wrote and what it decided.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,12 +34,13 @@ console = Console(stderr=True, soft_wrap=True)
 _RUN_HELP = "the run's root: a folder or s3://bucket/prefix"
 
 
+@dataclass
 class State:
     """What the global options set: the configuration, and where it came from."""
 
-    config: RelforgeConfig = RelforgeConfig()
+    config: RelforgeConfig = field(default_factory=RelforgeConfig)
     path: Path | None = None
-    overrides: list[str] = []
+    overrides: list[str] = field(default_factory=list)
 
 
 state = State()

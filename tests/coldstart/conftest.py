@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from tests.tiny_models import cached, tiny_bert_cross_encoder, tiny_llama
 
 from relforge.bus import DataBus
 from relforge.config import RelforgeConfig, load_config
 from relforge.grades import ESCI
 from relforge.tiers import Generations, QueryGenerator, load_tokenizer
+from tests.tiny_models import cached, tiny_bert_cross_encoder, tiny_llama
 
 COLOURS = ["black", "green", "blue", "red"]
 KINDS = ["shoes", "jacket", "lamp", "mug", "chair", "bag"]

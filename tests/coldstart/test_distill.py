@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-from tests.coldstart.conftest import write_shop
 
 from relforge.bus import DataBus
 from relforge.calibrate import load_tier_calibrator, resolve_tier, run_calibrate
@@ -23,6 +22,7 @@ from relforge.config import load_config
 from relforge.errors import ConfigError
 from relforge.grades import ESCI
 from relforge.tiers import CrossEncoderScorer, Pair, TierDescriptor, load_scorer
+from tests.coldstart.conftest import write_shop
 
 
 @pytest.fixture
@@ -110,9 +110,8 @@ def test_a_causal_lm_student_is_a_probe_tier_on_its_frozen_model(labelled, tmp_p
 
 
 def test_a_teacher_with_one_grade_is_said_and_a_probe_cannot_learn_from_it(synthesized, tmp_path):
-    from tests.tiny_models import tiny_bert_cross_encoder
-
     from relforge.errors import InputError
+    from tests.tiny_models import tiny_bert_cross_encoder
 
     bus, config = synthesized
     constant = tiny_bert_cross_encoder(tmp_path / "constant", head="softmax", seed=5)  # grades every pair Irrelevant

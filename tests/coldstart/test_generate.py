@@ -5,8 +5,6 @@ stand-in servers of tests/tiers (their retries and failure reporting are the sco
 from __future__ import annotations
 
 import pytest
-from tests.tiers._fake_servers import OpenAIFake, Script, TGIStandIn
-from tests.tiny_models import train_bpe_tokenizer
 
 from relforge.config import TierSpec
 from relforge.errors import ConfigError
@@ -22,6 +20,8 @@ from relforge.tiers import (
     load_tokenizer,
     render_chat,
 )
+from tests.tiers._fake_servers import OpenAIFake, Script, TGIStandIn
+from tests.tiny_models import train_bpe_tokenizer
 
 ITEMS = ["red running shoes | acme | red | Shoes", "blue coffee mug with steel handle and a very long description",
          "lamp"]

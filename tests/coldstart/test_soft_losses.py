@@ -70,12 +70,11 @@ def bert_ce(tmp_path_factory):
 
 
 def test_a_student_trained_on_soft_targets_moves_towards_the_teachers_probabilities(bert_ce, tmp_path):
-    from tests.finetune.conftest import synthetic_pairs
-
     from relforge.config import FinetuneConfig
     from relforge.finetune import finetune_cross_encoder
     from relforge.grades import ESCI
     from relforge.tiers import CrossEncoderScorer, Pair
+    from tests.finetune.conftest import synthetic_pairs
 
     torch.set_num_threads(1)
     train, calib = synthetic_pairs(96, seed=1), synthetic_pairs(24, seed=2)

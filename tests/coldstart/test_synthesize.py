@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.coldstart.conftest import write_shop
 
 from relforge.bus import DataBus
 from relforge.coldstart import (
@@ -18,6 +17,7 @@ from relforge.coldstart import (
 )
 from relforge.errors import ConfigError
 from relforge.grades import read_grade_scale
+from tests.coldstart.conftest import write_shop
 
 
 def _answer(title: str) -> str:

@@ -5,7 +5,6 @@ cached features and models instead of computing them again."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
@@ -89,7 +88,7 @@ def test_eval_script_on_a_three_grade_run(tmp_path, bert_base, llama_base, monke
     assert all(r["metrics"]["accuracy"] > 0.6 for r in probe)  # the colour is in the hidden state
     # a second run trains no model and extracts no feature again (both come from the cache);
     # the LLM runs only to time the scorers on the timed pairs, measured anew
-    import relforge.finetune as finetune
+    from relforge import finetune
     from relforge.tiers import PromptEncoder
 
     encoded, original = [], PromptEncoder.encode

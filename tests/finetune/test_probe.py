@@ -9,7 +9,14 @@ from relforge.config import FinetuneConfig
 from relforge.errors import ModelError
 from relforge.finetune import FeatureCache, fit_probe_head, select_probe_head, train_probe
 from relforge.grades import ESCI
-from relforge.tiers import CausalLMScorer, Pair, ProbeHead, ProbeScorer, PromptEncoder, TierDescriptor
+from relforge.tiers import (
+    CausalLMScorer,
+    Pair,
+    ProbeHead,
+    ProbeScorer,
+    PromptEncoder,
+    TierDescriptor,
+)
 from tests.finetune.conftest import synthetic_pairs
 
 
@@ -50,9 +57,9 @@ def test_ordinal_head_makes_fewer_far_errors_than_softmax_when_middle_grades_are
         x, xt = rng.normal(size=(300, 40)), rng.normal(size=(400, 40))
         x[:, 0] += 1.5 * y
         xt[:, 0] += 1.5 * yt
-        for head in far:
+        for head, rates in far.items():
             pred = fit_probe_head(x, y, 4, head=head, l2=0.001).probs(xt).argmax(1)
-            far[head].append(float(np.mean(np.abs(pred - yt) >= 2)))
+            rates.append(float(np.mean(np.abs(pred - yt) >= 2)))
     assert np.mean(far["ordinal"]) < np.mean(far["softmax"]) - 0.005, far
 
 

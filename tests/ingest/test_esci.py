@@ -12,7 +12,7 @@ import pytest
 from relforge.bus import DataBus
 from relforge.config import RelforgeConfig, load_config
 from relforge.errors import InputError
-from relforge.grades import read_grade_scale, ESCI
+from relforge.grades import ESCI, read_grade_scale
 from relforge.ingest import (
     find_esci_dir,
     ingest_esci,

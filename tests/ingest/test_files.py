@@ -13,7 +13,7 @@ import pytest
 from relforge.bus import DataBus
 from relforge.config import load_config
 from relforge.errors import ConfigError, InputError
-from relforge.grades import read_grade_scale, GradeScale
+from relforge.grades import GradeScale, read_grade_scale
 from relforge.ingest import (
     GradeMapper,
     ingest_files,

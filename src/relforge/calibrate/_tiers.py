@@ -28,7 +28,14 @@ from relforge.config import RelforgeConfig, TierSpec
 from relforge.errors import ConfigError
 from relforge.finetune import served_model_uri
 from relforge.grades import GradeScale
-from relforge.tiers import PooledScorer, TierScorer, load_scorer, model_fingerprint, pool_for, resolve_model_ref
+from relforge.tiers import (
+    PooledScorer,
+    TierScorer,
+    load_scorer,
+    model_fingerprint,
+    pool_for,
+    resolve_model_ref,
+)
 
 #: the report ``finetune-tiers`` writes into each tier folder (its ``fingerprint`` is the model version)
 TIER_REPORT = "finetune.json"

@@ -51,4 +51,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-from relforge.evaluate.step import STEP  # noqa: E402  (the step's declaration; light)
+from relforge.evaluate.step import STEP as STEP  # the step declaration, re-exported

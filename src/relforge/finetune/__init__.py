@@ -49,7 +49,7 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-from relforge.step_spec import Output, Param, Resources, StepSpec  # noqa: E402
+from relforge.step_spec import Output, Param, Resources, StepSpec
 
 #: The pipeline step of this package (see relforge.steps).
 STEP = StepSpec(

@@ -24,7 +24,13 @@ from relforge.errors import RelforgeError
 from relforge.finetune._data import GradedPairs, balanced_class_weights, sample_per_query
 from relforge.grades import GradeScale
 from relforge.logs import get_logger, log_event
-from relforge.tiers import PromptBuilder, TierDescriptor, grade_token_ids, load_tokenizer, prompt_for
+from relforge.tiers import (
+    PromptBuilder,
+    TierDescriptor,
+    grade_token_ids,
+    load_tokenizer,
+    prompt_for,
+)
 
 log = get_logger("finetune.lora")
 
@@ -97,9 +103,8 @@ def finetune_lora(
         TrainingArguments,
     )
 
-    from relforge.finetune._evaluator import early_stopping, evaluation_cadence
-
     from relforge import compute
+    from relforge.finetune._evaluator import early_stopping, evaluation_cadence
     from relforge.finetune.losses import GradeTokenLoss
 
     settings = compute.current()

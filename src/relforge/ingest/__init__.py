@@ -43,7 +43,7 @@ __all__ = [
     "split_queries",
 ]
 
-from relforge.step_spec import Param, Resources, StepSpec  # noqa: E402
+from relforge.step_spec import Param, Resources, StepSpec
 
 #: The pipeline step of this package (see relforge.steps).
 STEP = StepSpec(

@@ -36,8 +36,8 @@ __all__ = [
     "ensure_installed",
     "locate",
     "model_dir",
-    "packaged_refs",
     "packaged_model",
+    "packaged_refs",
     "pull",
     "pull_one",
     "read_manifest",
@@ -46,7 +46,7 @@ __all__ = [
     "write_manifest",
 ]
 
-from relforge.step_spec import Resources, StepSpec  # noqa: E402
+from relforge.step_spec import Resources, StepSpec
 
 #: The pipeline step of this package (see relforge.steps).
 STEP = StepSpec(
