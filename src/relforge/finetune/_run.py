@@ -134,21 +134,20 @@ def _finetune_each(bus, config, names, scale, train, calib, inputs, progress) ->
     for name in names:
         spec = config.tiers.spec(name)
         target = f"models/{name}"
-        if bus.exists(f"{target}/{TIER_REPORT}") and bus.read_json(f"{target}/{TIER_REPORT}").get("distilled_from"):
+        previous = bus.read_json(f"{target}/{TIER_REPORT}") if bus.exists(f"{target}/{TIER_REPORT}") else None
+        if previous and previous.get("distilled_from"):
             log_event(log, "tier distilled by the cold-start steps: not fine-tuned here", tier=name)
-            reports[name] = {**bus.read_json(f"{target}/{TIER_REPORT}"), "reused": True}
+            reports[name] = {**previous, "reused": True}
             continue
         ref = base_reference(config, name)
         mode = mode_for(spec.backend, cfg.llm_mode)
         fp = _tier_fingerprint(inputs, config, name, mode, ref)
-        if bus.exists(f"{target}/manifest.json") and bus.exists(f"{target}/{TIER_REPORT}"):
-            previous = bus.read_json(f"{target}/{TIER_REPORT}")
-            if previous.get("fingerprint") == fp:
-                log_event(log, "tier already fine-tuned", tier=name, uri=bus.uri(target))
-                reports[name] = {**previous, "reused": True}
-                if spec.backend in SERVED_BACKENDS:  # published now if an earlier run stopped before it
-                    reports[name]["served_uri"] = ensure_published(bus, name, fp)
-                continue
+        if previous is not None and previous.get("fingerprint") == fp and bus.exists(f"{target}/manifest.json"):
+            log_event(log, "tier already fine-tuned", tier=name, uri=bus.uri(target))
+            reports[name] = {**previous, "reused": True}
+            if spec.backend in SERVED_BACKENDS:  # published now if an earlier run stopped before it
+                reports[name]["served_uri"] = ensure_published(bus, name, fp)
+            continue
         base = resolve_model_ref(ref, config.models, config.bus)
         log_event(log, "fine-tuning", tier=name, mode=mode, base=ref, train_pairs=len(train))
         with tempfile.TemporaryDirectory(prefix=f"relforge-{name}-") as tmp:
