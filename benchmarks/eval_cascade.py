@@ -158,7 +158,7 @@ class Scored:
 
 
 def score_with(scorer, pairs, catalog_texts) -> tuple[np.ndarray, np.ndarray]:
-    scorer.prepare_items(catalog_texts)
+    scorer.prepare_items(catalog_texts, encode=[p.text for p in pairs.pairs()])  # as calibrate: items apart
     scores = scorer.score(pairs.pairs())
     if scores.failed.any():
         raise SystemExit(f"{scorer.name}: {int(scores.failed.sum())} pairs failed: {next(e for e in scores.errors if e)}")
@@ -193,7 +193,7 @@ def zero_shot(config, name, scale, calib, evals, catalog_texts) -> Scored | None
     folder = resolve_model_ref(base, config.models, config.bus)
     if spec.backend == "bi-encoder":
         enc = BiEncoder(folder, max_length=spec.max_length, cache_dir=Path(config.models.cache_dir) / "embeddings")
-        enc.prepare_items(catalog_texts)
+        enc.prepare_items(catalog_texts, encode=[p.text for p in [*calib.pairs(), *evals.pairs()]])
         start = time.perf_counter()
         cc = enc.cosines(calib.pairs())
         c_cost = np.full(len(calib), (time.perf_counter() - start) / max(len(calib), 1))

@@ -22,8 +22,9 @@ class _Recording:
         self.inner, self.log, self.fail = inner, log, fail
         self.name, self.scale, self.backend = inner.name, inner.scale, inner.backend
 
-    def prepare_items(self, texts):
-        self.inner.prepare_items(texts)
+    def prepare_items(self, texts, encode=None):
+        self.inner.prepare_items(texts, encode=encode)
+        self.prepare_seconds = self.inner.prepare_seconds
 
     def score(self, pairs):
         self.log.extend((self.name, p) for p in pairs)

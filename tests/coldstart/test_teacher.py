@@ -55,7 +55,9 @@ class _Flaky:
         return Scores(out.probs, out.failed | bad, out.cost,
                       [("HTTP 503: down" if b else e) for b, e in zip(bad, out.errors)], out.tokens)
 
-    def prepare_items(self, texts):
+    prepare_seconds = 0.0
+
+    def prepare_items(self, texts, encode=None):
         pass
 
     def close(self):

@@ -67,6 +67,29 @@ def test_the_tier_reads_the_item_vectors_the_dense_channel_cached(base, tmp_path
     assert encoded == ["shoes"]  # only the query was encoded
 
 
+def test_items_to_encode_are_encoded_once_before_scoring_when_the_catalog_is_not_cached(base, tmp_path, monkeypatch):
+    folder = _tier(base, tmp_path)
+    scorer = BiEncoderScorer(folder, ESCI, models=ModelsConfig(cache_dir=tmp_path / "cache"))
+    encoded = []
+    real = scorer.encoder.encode
+    monkeypatch.setattr(scorer.encoder, "encode", lambda texts: encoded.extend(texts) or real(texts))
+    scorer.prepare_items(TEXTS, encode=[TEXTS[1], TEXTS[2], TEXTS[1]])
+    assert sorted(encoded) == sorted([TEXTS[1], TEXTS[2]]) and scorer.prepare_seconds > 0  # once each, apart
+    encoded.clear()
+    pairs = [Pair("shoes", TEXTS[1]), Pair("shoes", TEXTS[2]), Pair("boots", TEXTS[1])]
+    scores = scorer.score(pairs)
+    assert not scores.failed.any() and sorted(encoded) == ["boots", "shoes"]  # pairs pay for their queries only
+    fresh = BiEncoderScorer(folder, ESCI, models=ModelsConfig(cache_dir=tmp_path / "cache"))
+    np.testing.assert_allclose(scores.probs, fresh.score(pairs).probs, atol=1e-5)  # same scores as encoding per pair
+    # with the catalog cached (as the dense channel leaves it), nothing is encoded ahead
+    cache = EmbeddingCache(tmp_path / "cache" / "embeddings", model_fingerprint(base, 32))
+    positions, key = cache.items_key(TEXTS)
+    cache.save(key, real([TEXTS[i] for i in positions]))
+    encoded.clear()
+    scorer.prepare_items(TEXTS, encode=[TEXTS[3]])
+    assert encoded == [] and scorer.encoder._matrix is not None
+
+
 def test_load_scorer_builds_it_and_refuses_a_folder_without_its_map(base, tmp_path):
     spec = TierSpec(name="tier0", backend="bi-encoder", model=str(_tier(base, tmp_path)))
     scorer = load_scorer(spec, ESCI, ModelsConfig(cache_dir=tmp_path / "cache"))

@@ -203,8 +203,10 @@ class _Scorer:
         self.events.append(("score", len(pairs)))
         return "scores"
 
-    def prepare_items(self, texts):
-        self.events.append(("prepare", len(texts)))
+    prepare_seconds = 0.5
+
+    def prepare_items(self, texts, encode=None):
+        self.events.append(("prepare", len(texts), encode))
 
     def close(self):
         self.events.append(("closed", self.state.min_replicas))
@@ -216,10 +218,11 @@ def test_a_pooled_scorer_is_built_on_a_ready_pool_and_closing_it_lowers_the_pool
     events = []
     scorer = PooledScorer(_pool(standin), MODEL, lambda: _Scorer(events, standin.state))
     assert scorer.backend == "tgi" and scorer.score(["a", "b"]) == "scores"
-    scorer.prepare_items(["x"])
+    scorer.prepare_items(["x"], encode=["x"])
+    assert scorer.prepare_seconds == 0.5
     scorer.close()
     scorer.close()  # once
-    assert events == [("built", 1, 1), ("score", 2), ("prepare", 1), ("closed", 1)]
+    assert events == [("built", 1, 1), ("score", 2), ("prepare", 1, ["x"]), ("closed", 1)]
     assert standin.state.floors == [1, 0]
 
 

@@ -111,7 +111,7 @@ def run_calibrate(bus: DataBus, config: RelforgeConfig) -> dict[str, Any]:
                 f"(first error: {first}); the pairs scored are cached: rerun `relforge calibrate` to retry the rest"
             )
         log_event(log, "tier scored", tier=tier.name, pairs=len(y), scored_now=s.scored_now,
-                  mean_cost=round(float(s.cost.mean()), 5))
+                  mean_cost=round(float(s.cost.mean()), 5), prepare_seconds=round(s.prepare_seconds, 1))
     raw = [s.probs for s in scored]
     costs = [s.cost for s in scored]
 
@@ -152,7 +152,7 @@ def run_calibrate(bus: DataBus, config: RelforgeConfig) -> dict[str, Any]:
         tier_docs.append({
             "name": tier.name, "position": tier.position, "backend": tier.backend, "model": tier.ref,
             "source": tier.source, "model_fingerprint": tier.fingerprint, "calibrator": uri,
-            "mean_cost": float(s.cost.mean()), "scored_now": s.scored_now,
+            "mean_cost": float(s.cost.mean()), "scored_now": s.scored_now, "prepare_seconds": s.prepare_seconds,
             "confidence_histogram": confidence_histogram(cal_probs, config.review.bins),
             "identity_grades": getattr(cal, "identity_grades", []),
         })

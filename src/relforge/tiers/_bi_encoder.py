@@ -29,7 +29,7 @@ import numpy as np
 from relforge.config import ModelsConfig
 from relforge.errors import ModelError
 from relforge.grades import GradeScale
-from relforge.logs import get_logger, log_event
+from relforge.logs import get_logger, log_event, track
 from relforge.tiers._encoder import EmbeddingCache, load_encoder, model_fingerprint
 from relforge.tiers._heads import TierDescriptor
 from relforge.tiers._probe import ProbeHead
@@ -55,6 +55,9 @@ class _Memo:
         if vector is not None:
             self._data.move_to_end(text)
         return vector
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def put(self, text: str, vector: np.ndarray) -> None:
         self._data[text] = vector
@@ -102,23 +105,39 @@ class BiEncoder:
         self._items = _Memo(memo_items)
         self._queries = _Memo(20_000)
 
-    def prepare_items(self, texts: Sequence[str]) -> bool:
+    def prepare_items(self, texts: Sequence[str], encode: Sequence[str] | None = None) -> bool:
         """Load the cached vectors of a catalog's item texts (as the dense channel stored them).
 
+        Args:
+            texts: the catalog's item texts, in catalog order.
+            encode: item texts the coming pairs need: when the catalog is not cached, they are
+                encoded now, once each, so that scoring then pays for its queries only (what a
+                pair costs once ``mine`` has encoded the catalog).
+
         Returns:
-            Whether they were in the cache; if not, item vectors are encoded as pairs need them.
+            Whether the catalog's cached vectors are loaded; if not, item vectors not encoded
+            here are encoded as pairs need them.
         """
-        if self.cache is None:
-            return False
-        positions, key = self.cache.items_key(texts)
-        vectors = self.cache.load(key)
-        if vectors is None or vectors.shape[0] != len(positions):
-            log_event(_log, "no cached item vectors for this catalog; encoding items as needed", items=len(positions))
-            return False
-        self._matrix = vectors
-        self._catalog = {texts[i]: row for row, i in enumerate(positions)}
-        log_event(_log, "cached item vectors loaded", items=len(positions), key=key)
-        return True
+        if self.cache is not None:
+            positions, key = self.cache.items_key(texts)
+            vectors = self.cache.load(key)
+            if vectors is not None and vectors.shape[0] == len(positions):
+                self._matrix = vectors
+                self._catalog = {texts[i]: row for row, i in enumerate(positions)}
+                log_event(_log, "cached item vectors loaded", items=len(positions), key=key)
+                return True
+        if encode:
+            needed = sorted({t for t in encode if self._items.get(t) is None})
+            self._items.capacity = max(self._items.capacity, len(needed) + len(self._items))
+            log_event(_log, "no cached item vectors for this catalog; encoding the items the pairs need once",
+                      items=len(needed))
+            step = 4096
+            for s in track(range(0, len(needed), step), f"bi-encoder: encoding {len(needed):,} items"):
+                for text, vector in zip(needed[s : s + step], self.encode(needed[s : s + step])):
+                    self._items.put(text, vector)
+        else:
+            log_event(_log, "no cached item vectors for this catalog; encoding items as needed")
+        return False
 
     def _vectors(self, texts: list[str], memo: _Memo, catalog: bool) -> np.ndarray:
         out: list[np.ndarray | None] = [None] * len(texts)
@@ -210,8 +229,10 @@ class BiEncoderScorer(TierScorer):
         )
         self.cost_per_second = cost_per_second
 
-    def prepare_items(self, texts: Sequence[str]) -> None:
-        self.encoder.prepare_items(texts)
+    def prepare_items(self, texts: Sequence[str], encode: Sequence[str] | None = None) -> None:
+        start = time.perf_counter()
+        self.encoder.prepare_items(texts, encode=encode)
+        self.prepare_seconds = time.perf_counter() - start
 
     def score(self, pairs: Sequence[Pair]) -> Scores:
         n = len(pairs)

@@ -316,8 +316,9 @@ class PooledScorer(TierScorer):
     def score(self, pairs: Sequence[Pair]) -> Scores:
         return self.inner.score(pairs)
 
-    def prepare_items(self, texts: Sequence[str]) -> None:
-        self.inner.prepare_items(texts)
+    def prepare_items(self, texts: Sequence[str], encode: Sequence[str] | None = None) -> None:
+        self.inner.prepare_items(texts, encode=encode)
+        self.prepare_seconds = self.inner.prepare_seconds
 
     def close(self) -> None:
         """Close the scorer, then lower the pool (once)."""

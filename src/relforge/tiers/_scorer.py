@@ -97,11 +97,18 @@ class TierScorer(ABC):
     def score(self, pairs: Sequence[Pair]) -> Scores:
         """Score ``pairs``; never raises for a single pair's failure (see :class:`Scores`)."""
 
-    def prepare_items(self, texts: Sequence[str]) -> None:
+    #: Seconds the last :meth:`prepare_items` spent on one-off work (encoding a catalog), kept
+    #: apart from the per-pair costs of :meth:`score`.
+    prepare_seconds: float = 0.0
+
+    def prepare_items(self, texts: Sequence[str], encode: Sequence[str] | None = None) -> None:
         """A hint before scoring: the item texts the coming pairs draw from (the catalog).
 
         A scorer may load what it needs for them once; the ``bi-encoder`` tier loads the
-        catalog's cached item vectors. The default does nothing.
+        catalog's cached item vectors, and when they are not cached encodes the item texts in
+        ``encode`` now (``calibrate`` passes its pairs' items, so that the per-pair costs it
+        measures are those of a run whose items are encoded once, as after ``mine``; the
+        seconds go to :attr:`prepare_seconds`). The default does nothing.
         """
 
     def close(self) -> None:
