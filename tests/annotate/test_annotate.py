@@ -114,6 +114,20 @@ def test_ledger_estimates_before_and_counts_during_the_run(run_copy, config_for)
     assert "| tier0 (bi-encoder) |" in bus.read_text("reports/annotate.md")
 
 
+def test_freed_memory_goes_back_to_the_os_after_every_shard(run_copy, config_for, monkeypatch):
+    import platform
+
+    import relforge.annotate._step as step
+    from relforge.compute import release_freed_memory
+
+    assert release_freed_memory() == (platform.libc_ver()[0] == "glibc")  # glibc trims; elsewhere a no-op
+    calls = []
+    monkeypatch.setattr(step, "release_freed_memory", lambda: calls.append(1) or True)
+    bus = DataBus(run_copy / "run")
+    run_annotate(bus, config_for(run_copy, "annotate.shard_rows=60"))
+    assert len(calls) == bus.read_json("reports/annotate-ledger.json")["shards"]["total"] > 1
+
+
 def test_estimate_uses_the_calibrated_shares():
     e = estimate_cost(100, [{"name": "a", "mean_cost": 1.0}, {"name": "b", "mean_cost": 10.0}], [0.7, 0.3])
     assert e["tiers"]["b"]["pairs"] == pytest.approx(30.0) and e["cost"] == pytest.approx(100 + 300)

@@ -39,6 +39,7 @@ from relforge.annotate._ledger import LEDGER, Ledger, estimate_cost
 from relforge.annotate._review import QUEUE, build_queue, export_queue
 from relforge.bus import DataBus
 from relforge.calibrate import read_cascade
+from relforge.compute import release_freed_memory
 from relforge.config import RelforgeConfig
 from relforge.errors import AnnotationIncompleteError, CalibrationGateError, InputError
 from relforge.grades import GRADE_SCALE_KEY, read_grade_scale
@@ -161,6 +162,7 @@ def run_annotate(bus: DataBus, config: RelforgeConfig) -> dict[str, Any]:
                     _label_shard(bus, writer, cascade, shard, candidates, query_text, item_text, ledger,
                                  failures, first_errors)
                     bus.write_json(LEDGER, ledger.as_dict())
+                    release_freed_memory()  # memory stays that of one shard, however many shards
                     if ledger.budget_reached and len(writer.pending()) > 0:
                         ledger.stopped = f"budget: spent {ledger.cost:.4g} of annotate.max_budget {cfg.max_budget:.4g}"
                         break
