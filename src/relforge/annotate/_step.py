@@ -162,7 +162,7 @@ def run_annotate(bus: DataBus, config: RelforgeConfig) -> dict[str, Any]:
                     _label_shard(bus, writer, cascade, shard, candidates, query_text, item_text, ledger,
                                  failures, first_errors)
                     bus.write_json(LEDGER, ledger.as_dict())
-                    release_freed_memory()  # memory stays that of one shard, however many shards
+                    release_freed_memory()  # freed heap pages back to the OS (glibc), shard after shard
                     if ledger.budget_reached and len(writer.pending()) > 0:
                         ledger.stopped = f"budget: spent {ledger.cost:.4g} of annotate.max_budget {cfg.max_budget:.4g}"
                         break

@@ -36,7 +36,7 @@ class TierScores:
         errors: why each failed pair failed.
         scored_now: pairs scored in this run (the others came from the cache).
         prepare_seconds: one-off seconds before scoring in this run (the bi-encoder encoding the
-            catalog's item vectors once when no run had cached them), not in ``cost``.
+            pairs' items once when no run had cached the catalog's vectors), not in ``cost``.
     """
 
     probs: np.ndarray

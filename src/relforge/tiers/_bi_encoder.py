@@ -29,7 +29,7 @@ import numpy as np
 from relforge.config import ModelsConfig
 from relforge.errors import ModelError
 from relforge.grades import GradeScale
-from relforge.logs import get_logger, log_event, track
+from relforge.logs import get_logger, log_event
 from relforge.tiers._encoder import EmbeddingCache, load_encoder, model_fingerprint
 from relforge.tiers._heads import TierDescriptor
 from relforge.tiers._probe import ProbeHead
@@ -127,14 +127,11 @@ class BiEncoder:
                 log_event(_log, "cached item vectors loaded", items=len(positions), key=key)
                 return True
         if encode:
-            needed = sorted({t for t in encode if self._items.get(t) is None})
+            needed = list(dict.fromkeys(encode))
             self._items.capacity = max(self._items.capacity, len(needed) + len(self._items))
             log_event(_log, "no cached item vectors for this catalog; encoding the items the pairs need once",
                       items=len(needed))
-            step = 4096
-            for s in track(range(0, len(needed), step), f"bi-encoder: encoding {len(needed):,} items"):
-                for text, vector in zip(needed[s : s + step], self.encode(needed[s : s + step])):
-                    self._items.put(text, vector)
+            self._vectors(needed, self._items, catalog=False)  # into the memo that scoring reads
         else:
             log_event(_log, "no cached item vectors for this catalog; encoding items as needed")
         return False
