@@ -59,6 +59,8 @@ def parse_args(argv=None):
     p.add_argument("--items", type=int, default=5000, help="catalog items")
     p.add_argument("--calib-queries", type=int, default=20)
     p.add_argument("--shard-rows", type=int, default=5000)
+    p.add_argument("--no-top-tier", action="store_true",
+                   help="skip the top tier alone (at the smallest size): the cascade's labels/s and memory only")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the CPU limit)")
     p.add_argument("--workdir", default=None, help="keep the runs here (default: a temporary folder)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_annotate.json"))
@@ -241,7 +243,7 @@ def main(argv=None) -> dict:
         cascade = calibrate(run, config_for(models, cache, ["tier0", "tier1", "tier2"], args.shard_rows, args.threads))
         row = {"cascade": measure(run, models, cache, ["tier0", "tier1", "tier2"], args),
                "thresholds": cascade["thresholds"], "machine": machine()}
-        if n == min(sizes):
+        if n == min(sizes) and not args.no_top_tier:
             top = work / f"run-{n}" / "top"
             shutil.copytree(run, top, ignore=shutil.ignore_patterns("labels", "calibrators", "cache", "reports"))
             calibrate(top, config_for(models, cache, ["tier2"], args.shard_rows, args.threads))
