@@ -97,7 +97,7 @@ class TierScorer(ABC):
     def score(self, pairs: Sequence[Pair]) -> Scores:
         """Score ``pairs``; never raises for a single pair's failure (see :class:`Scores`)."""
 
-    #: Seconds the last :meth:`prepare_items` spent on one-off work (encoding a catalog), kept
+    #: Seconds the last :meth:`prepare_items` spent on one-off work (encoding item vectors), kept
     #: apart from the per-pair costs of :meth:`score`.
     prepare_seconds: float = 0.0
 
