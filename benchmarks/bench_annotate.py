@@ -16,9 +16,9 @@ Builds, with tiny models made here (as ``tests/tiny_models.py`` makes them; neve
   tier accepts about 70% of the pairs reaching it (random models' routing is not the point
   here; the shares and each tier's pairs/s are printed).
 
-At full size (100,000 and 1,000,000) expect about 16 minutes on 2 idle AVX2 cores (measured;
-three to four times that under a load average of 4): the top tier alone on 100,000 pairs and the
-cascade on 1,000,000 are the longest parts.
+At full size (100,000 and 1,000,000) expect about 16 minutes on 2 idle AVX2 cores (measured; an
+earlier run at a load average of 4-5 labelled about three times slower): the top tier alone on
+100,000 pairs and the cascade on 1,000,000 are the longest parts.
 
 Each measurement runs ``annotate`` in its own subprocess (so that the peak resident memory,
 ``ru_maxrss``, is that run's alone) and reports wall seconds, labels per second and peak MiB.
