@@ -21,7 +21,10 @@ earlier run at a load average of 4-5 labelled about three times slower): the top
 100,000 pairs and the cascade on 1,000,000 are the longest parts.
 
 Each measurement runs ``annotate`` in its own subprocess (so that the peak resident memory,
-``ru_maxrss``, is that run's alone) and reports wall seconds, labels per second and peak MiB.
+``ru_maxrss``, is that run's alone) and reports wall seconds, labels per second and peak MiB,
+and the resident memory sampled through the run (the running peak at each tenth of it): a
+peak that levels off early is bounded; one that keeps rising to the end grows with the
+candidates.
 The cascade is measured at every size; the top tier alone (``tiers.names = [tier2]``,
 calibrated alike) at the smallest size, on the same candidates. The machine's load average
 and CPU flags are printed beside the figures: other jobs on a shared machine slow the runs.
@@ -185,6 +188,44 @@ def calibrate(folder: Path, config) -> dict:
 
 # -- one measurement (child process) ------------------------------------------------------------
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class RssTrace:
+    """Resident memory sampled every ``every`` seconds in a thread: whether memory levels off or keeps
+    rising through one run (at a steady labelling rate, time stands for candidates done)."""
+
+    def __init__(self, every: float = 0.5):
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._start = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.samples.append((time.perf_counter() - self._start, _rss_mib()))
+
+    def summary(self, points: int = 10) -> dict:
+        """The running peak at each tenth of the run, and the peak of each half."""
+        self._stop.set()
+        self._thread.join()
+        if not self.samples:
+            return {}
+        t = np.array([s[0] for s in self.samples])
+        rss = np.array([s[1] for s in self.samples])
+        end = t[-1]
+        running = [round(float(rss[t <= end * k / points].max(initial=0.0)), 1) for k in range(1, points + 1)]
+        half = t <= end / 2
+        return {"running_peak_by_tenth_mib": running,
+                "peak_first_half_mib": round(float(rss[half].max(initial=0.0)), 1),
+                "peak_second_half_mib": round(float(rss[~half].max(initial=0.0)), 1)}
+
+
 def child(args) -> None:
     from relforge.annotate import run_annotate
     from relforge.bus import DataBus
@@ -194,13 +235,15 @@ def child(args) -> None:
     config = config_for(models, Path(spec["cache"]), spec["tiers"], spec["shard_rows"], spec["threads"])
     start = time.perf_counter()
     cpu = time.process_time()
+    trace = RssTrace()
     summary = run_annotate(DataBus(spec["run"]), config)
     wall = time.perf_counter() - start
+    rss = trace.summary()
     print(json.dumps({
         "labels": summary["labels"], "wall_s": round(wall, 2), "cpu_s": round(time.process_time() - cpu, 2),
         "labels_per_s": round(summary["labels"] / wall, 1),
         "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "shares": summary["shares"], "tiers": summary["ledger"]["actual"]["tiers"],
+        "shares": summary["shares"], "tiers": summary["ledger"]["actual"]["tiers"], "rss": rss,
     }))
 
 
@@ -256,6 +299,10 @@ def main(argv=None) -> dict:
         print(f"{n:>10,} candidates: cascade {c['labels_per_s']:>8,.1f} labels/s, peak {c['peak_mib']:,.0f} MiB, "
               f"wall {c['wall_s']:.1f} s; decided {shares}; pairs/s per tier {rates}; "
               f"load {row['machine']['load_average']}", flush=True)
+        if c.get("rss"):
+            print(f"{'':>10}  resident MiB, running peak at each tenth of the run: "
+                  f"{c['rss']['running_peak_by_tenth_mib']} (first half {c['rss']['peak_first_half_mib']}, "
+                  f"second half {c['rss']['peak_second_half_mib']})", flush=True)
         if "top_tier_only" in row:
             t = row["top_tier_only"]
             print(f"{'':>10}  top tier alone {t['labels_per_s']:>8,.1f} labels/s, peak {t['peak_mib']:,.0f} MiB "

@@ -227,8 +227,10 @@ def metrics_row(evals, pred, k, reps, seed) -> dict:
 
 def evaluate_view(view: str, tiers: list[Scored], zero: list[Scored], calib, evals, scale, config, reps) -> dict:
     from relforge.calibrate import (
+        DECISIONS,
         calibrator_factory,
         compare_to_best_baseline,
+        decided_grade,
         route,
         search_thresholds,
     )
@@ -282,6 +284,24 @@ def evaluate_view(view: str, tiers: list[Scored], zero: list[Scored], calib, eva
             "seconds_per_pair": float(r.cost.mean()), "relative_compute": float(r.cost.mean()) / top_cost,
             "shares": dict(zip([s.name for s in tiers], shares.tolist())),
         }
+    # the decision rule (calibrate.decision): each fine-tuned tier's per-class isotonic probabilities turned
+    # into grades by each rule, and the cascade at the configured target under each rule
+    out["decision"] = []
+    for s in tiers:
+        p = calibrated[f"fine-tuned:{s.name}"]["per-class-isotonic"]
+        for rule in DECISIONS:
+            out["decision"].append({"system": s.name, "rule": rule, "seconds_per_pair": float(s.eval_cost.mean()),
+                                    **metrics_row(evals, decided_grade(p, rule), k, reps, seed)})
+    for rule in DECISIONS:
+        choice = search_thresholds(cal_c, costs_c, yc, mode="target-accuracy", target=cfg.target_accuracy,
+                                   n_grid=cfg.grid, decision=rule)
+        r = route(cal_e, costs_e, choice.thresholds, rule)
+        shares = np.bincount(r.tier, minlength=len(tiers)) / len(ye)
+        out["decision"].append({
+            "system": f"cascade at the configured target ({cfg.target_accuracy:.3f}); decided: "
+                      + ", ".join(f"{t.name} {v:.0%}" for t, v in zip(tiers, shares)),
+            "rule": rule, "feasible_on_calib": choice.feasible, "seconds_per_pair": float(r.cost.mean()),
+            "relative_compute": float(r.cost.mean()) / top_cost, **metrics_row(evals, r.grade, k, reps, seed)})
     # decomposition: the top tier zero-shot -> fine-tuned -> calibrated -> the cascade
     top = tiers[-1].name
     rows = []
@@ -346,6 +366,14 @@ def markdown(results: dict) -> str:
             lines.append(f"| cascade | {label} (target {c['target']:.3f}); decided: {shares} | per-class-isotonic | - | "
                          f"{_ci(c, 'accuracy')} | {_ci(c, 'macro_f1')} | {_ci(c, 'qwk')} | {c['seconds_per_pair']:.4f} "
                          f"(x{c['relative_compute']:.2f} of the top tier) |")
+        lines += ["", ("The decision rule (`calibrate.decision`) on the same per-class isotonic probabilities: "
+                       "`most-probable` (the argmax) against `expected-grade` (the grade nearest the expected grade, "
+                       "the least expected squared grade error):"), "",
+                  "| system | rule | accuracy | macro-F1 | QWK | s / pair |", "|---|---|---|---|---|---:|"]
+        for r in view.get("decision", []):
+            rel = f" (x{r['relative_compute']:.2f} of the top tier)" if "relative_compute" in r else ""
+            lines.append(f"| {r['system']} | {r['rule']} | {_ci(r, 'accuracy')} | {_ci(r, 'macro_f1')} | "
+                         f"{_ci(r, 'qwk')} | {r['seconds_per_pair']:.4f}{rel} |")
         lines += ["", "Per-class isotonic against the best other calibration (lowest NLL), same evaluation pairs:", "",
                   "| tier | best baseline | accuracy difference | NLL difference | McNemar |", "|---|---|---|---|---|"]
         for tier, c in view["comparison"].items():

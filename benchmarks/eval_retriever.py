@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="YAML over relforge's defaults")
     parser.add_argument("--set", action="append", default=[], help="section.key=value over the configuration")
     parser.add_argument("--tiny", action="store_true", help="a reduced ESCI-150 and tiny settings (a check)")
+    parser.add_argument("--second-round", action="store_true",
+                        help="then run step second-round (the retriever as a fourth mining channel) and show its report")
+    parser.add_argument("--stem", default=None,
+                        help="name of the results files in benchmarks/results (default: eval_retriever[-tiny])")
     args = parser.parse_args(argv)
 
     from relforge.bus import DataBus
@@ -105,10 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     from relforge.steps import run_step
 
     setup_logging("warning")
-    overrides = (TINY if args.tiny else []) + ["ablate.enabled=true"] + args.set
+    overrides = ((TINY if args.tiny else []) + ["ablate.enabled=true"]
+                 + (["second_round.enabled=true"] if args.second_round else []) + args.set)
     config = load_config(args.config, overrides)
     run = Path(args.run) if "://" not in args.run else args.run
-    steps = CASCADE + RETRIEVER
+    steps = CASCADE + RETRIEVER + (["second-round"] if args.second_round else [])
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     load_start = os.getloadavg()
@@ -125,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     table = bus.read_text("reports/ablation.md")
     summary = bus.read_json("reports/evaluate.json")
     print("\n" + table)
+    second = bus.read_text("reports/second-round.md") if args.second_round else ""
+    if second:
+        print("\n" + second)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "eval_retriever-tiny" if args.tiny else "eval_retriever"
+    stem = args.stem or ("eval_retriever-tiny" if args.tiny else "eval_retriever")
     doc = {
         "run": str(run), "tiny": args.tiny, "seconds": seconds, "total_s": round(time.perf_counter() - started, 1),
         "config": {k: config.model_dump(mode="json")[k] for k in ("curriculum", "twotower", "export", "evaluate",
@@ -148,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                "(a step already committed with the same inputs and settings is skipped: its seconds are the skip's).")
     steps_md = "\n".join(f"| {k} | {v} |" for k, v in seconds.items())
     (RESULTS / f"{stem}.md").write_text(
-        f"{table}\n\n| step | seconds |\n|---|---:|\n{steps_md}\n\nRun: `{run}`; settings: relforge's defaults"
+        f"{table}\n\n{second + chr(10) + chr(10) if second else ''}| step | seconds |\n|---|---:|\n{steps_md}\n\nRun: `{run}`; settings: relforge's defaults"
         f"{' + ' + args.config if args.config else ''}{' + ' + ' '.join(overrides) if overrides else ''}.\n\n{machine}\n",
         encoding="utf-8")
     print(f"wrote {RESULTS / (stem + '.json')} and .md", flush=True)

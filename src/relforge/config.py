@@ -201,6 +201,7 @@ class MineConfig(_Section):
 
 
 CalibrationMethod = Literal["none", "temperature", "top-label-isotonic", "per-class-isotonic"]
+DecisionRule = Literal["most-probable", "expected-grade"]
 
 
 class CalibrateConfig(_Section):
@@ -211,7 +212,8 @@ class CalibrateConfig(_Section):
     their accuracy and cost are estimated by cross-fitting over query folds (calibrators refitted
     in each fold), with bootstrap CIs over queries. The gate (``gate``, on by default) fails the
     run when the cross-fitted estimate misses the target accuracy (or, in ``budget`` mode, the
-    budget), when the cascade's calibrated top-label ECE (cross-fitted) exceeds ``gate_max_ece``,
+    budget), when the ECE of the cascade's calibrated confidence (the probability of the grade
+    ``decision`` gives; top-label under ``most-probable``; cross-fitted) exceeds ``gate_max_ece``,
     with ``gate_qwk_above_zero`` when the QWK's CI does not lie above 0 (the majority class's
     QWK), or in guaranteed mode when no tier has a threshold meeting the guarantee.
 
@@ -223,6 +225,13 @@ class CalibrateConfig(_Section):
     method: CalibrationMethod = Field(
         default="per-class-isotonic",
         description="the calibration the product uses: one isotonic map per grade (one-vs-rest), renormalised",
+    )
+    decision: DecisionRule = Field(
+        default="most-probable",
+        description="how a tier's calibrated probabilities become its grade: most-probable (the argmax: the most "
+        "accurate labels) or expected-grade (the grade nearest the expected grade: the least expected squared "
+        "grade error, which keeps the order a weak tier has where the argmax gives every pair the majority grade); "
+        "a label's confidence is the probability of its grade either way",
     )
     baselines: list[CalibrationMethod] = Field(
         default_factory=lambda: ["none", "temperature", "top-label-isotonic"],
@@ -276,7 +285,7 @@ class CalibrateConfig(_Section):
     delta: float = Field(default=0.1, gt=0, lt=1, description="error level of the guarantee")
     gate_max_ece: float | None = Field(
         default=0.1, gt=0, le=1,
-        description="largest top-label ECE of the cascade's calibrated confidences (cross-fitted) the gate "
+        description="largest ECE of the cascade's calibrated confidences (cross-fitted) the gate "
         "accepts; unset: not gated. Sampling noise alone gives about 0.04 on 1,300 pairs (15 bins): calibrate "
         "on all calib pairs; the demo's cascade measures 0.093",
     )

@@ -234,3 +234,19 @@ def test_guaranteed_mode_labels_every_pair_but_marks_the_uncertified_ones(run_co
     accepted = [q["accepted"] for q in queue]
     assert not all(accepted) and accepted == sorted(accepted)  # the uncertified pairs come first
     assert all(q["priority"] >= 1 for q in queue if not q["accepted"])
+
+
+def test_labels_follow_the_decision_rule_calibrate_chose(run_copy, config_for):
+    from relforge.calibrate import decide, run_calibrate
+
+    bus = DataBus(run_copy / "run")
+    config = config_for(run_copy, "calibrate.decision=expected-grade")
+    summary = run_calibrate(bus, config)
+    assert read_cascade(bus)["decision"] == "expected-grade" == summary["estimate"]["decision"]
+    run_annotate(bus, config)
+    rows = list(_labels(bus).values())
+    probs = np.array([r["probs"] for r in rows], dtype=np.float64)
+    grade, conf = decide(probs, "expected-grade")
+    assert [r["grade"] for r in rows] == grade.tolist()
+    assert np.allclose([r["confidence"] for r in rows], conf, atol=1e-6)
+    assert (grade != probs.argmax(axis=1)).any()  # the rule changed some labels of these random tiers

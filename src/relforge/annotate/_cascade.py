@@ -3,7 +3,8 @@
 Tier ``t`` scores only the pairs the tiers below it did not accept; its probabilities are
 calibrated by the calibrator ``calibrate`` fitted for that very model version (a calibrator for
 another version is refused), and it accepts a pair when the calibrated confidence reaches its
-threshold. The last tier accepts every pair that reaches it (plain routing). In guaranteed mode
+threshold. Grade and confidence come from the decision rule ``calibrate`` fitted the thresholds
+under (``decision`` in ``cascade.json``; :mod:`relforge.calibrate._decision`). The last tier accepts every pair that reaches it (plain routing). In guaranteed mode
 each tier has a tested threshold (``None``: it accepts nothing) and a pair that no tier accepts
 is labelled by the last tier with ``accepted = false`` (the guarantee does not cover it; the
 review queue puts it first).
@@ -24,7 +25,7 @@ import numpy as np
 
 from relforge.annotate._ledger import Ledger
 from relforge.bus import DataBus
-from relforge.calibrate import Calibrator, TierModel, load_tier_calibrator, resolve_tiers
+from relforge.calibrate import Calibrator, TierModel, decide, load_tier_calibrator, resolve_tiers
 from relforge.config import RelforgeConfig
 from relforge.errors import ConfigError, ModelError
 from relforge.grades import GradeScale
@@ -91,6 +92,8 @@ class Cascade:
             raise ModelError(f"the cascade was calibrated on grades {cascade.get('grade_scale')}, the data's are {scale.names}")
         self.calibrators: list[Calibrator] = [load_tier_calibrator(bus, t.name, t.fingerprint)[0] for t in self.tiers]
         self.guaranteed = cascade.get("mode") == "guaranteed"
+        # a cascade.json written before the rule was configurable used the argmax
+        self.decision: str = cascade.get("decision", "most-probable")
         if self.guaranteed:
             self.thresholds: list[float | None] = list(cascade["guaranteed_thresholds"])
         else:  # T - 1 thresholds; None is "accept none" (inf), the last tier accepts all
@@ -156,12 +159,12 @@ class Cascade:
             if ok.size == 0:
                 continue
             calibrated = self.calibrators[position].transform(scores.probs[~bad].astype(np.float64))
-            confidence = calibrated.max(axis=1)
+            grade, confidence = decide(calibrated, self.decision)
             decides, accepted = self._accepts(position, confidence)
             chosen = ok[decides]
             out.probs[chosen] = calibrated[decides]
             out.confidence[chosen] = confidence[decides]
-            out.grade[chosen] = calibrated[decides].argmax(axis=1)
+            out.grade[chosen] = grade[decides]
             out.tier[chosen] = position
             out.accepted[chosen] = accepted[decides]
             open_[chosen] = False

@@ -4,6 +4,8 @@ Arrays in, arrays and small result objects out; no models are loaded here.
 
 - :mod:`~relforge.calibrate._calibrators`: ``none``, ``temperature``, ``top-label-isotonic``,
   ``per-class-isotonic`` (the product's), saved as JSON states beside the tier models;
+- :mod:`~relforge.calibrate._decision`: the decision rule (``most-probable`` or
+  ``expected-grade``) that turns calibrated probabilities into a grade and its confidence;
 - :mod:`~relforge.calibrate._metrics`: accuracy / macro-F1 / QWK, ECE (top-label and
   class-wise, equal-mass bins), Brier, NLL, reliability-diagram data;
 - :mod:`~relforge.calibrate._routing`: route pairs through the tiers, simulate a threshold
@@ -33,6 +35,7 @@ from relforge._lazy import lazy_exports
 # name -> the private module that defines it, imported on first use (scikit-learn, scipy, torch)
 _EXPORTS = {
     "ABSTAIN": "relforge.calibrate._guarantee",
+    "DECISIONS": "relforge.calibrate._decision",
     "ACCEPT_ALL": "relforge.calibrate._routing",
     "ACCEPT_NONE": "relforge.calibrate._routing",
     "CALIBRATION_METHODS": "relforge.calibrate._calibrators",
@@ -78,6 +81,8 @@ _EXPORTS = {
     "cost_accuracy_frontier": "relforge.calibrate._routing",
     "crossfit_calibrate": "relforge.calibrate._crossfit",
     "crossfit_cascade": "relforge.calibrate._crossfit",
+    "decide": "relforge.calibrate._decision",
+    "decided_grade": "relforge.calibrate._decision",
     "expected_calibration_error": "relforge.calibrate._metrics",
     "fixed_sequence_threshold": "relforge.calibrate._guarantee",
     "guaranteed_cascade": "relforge.calibrate._guarantee",
@@ -130,6 +135,7 @@ STEP = StepSpec(
     section="calibrate",
     params=(
         Param("target-accuracy", "calibrate.target_accuracy"),
+        Param("decision", "calibrate.decision", "most-probable or expected-grade"),
         Param("routing", "calibrate.routing", "target-accuracy or budget"),
         Param("budget", "calibrate.budget"),
         Param("guarantee", "calibrate.guarantee", "guaranteed mode (fixed-sequence thresholds): true or false"),

@@ -26,6 +26,7 @@ from sklearn.model_selection import GroupKFold
 from relforge.calibrate._arrays import check_grades, check_groups, check_probs, check_tiers
 from relforge.calibrate._bootstrap import percentile_ci, query_mean_draws
 from relforge.calibrate._calibrators import Calibrator, NoCalibrator
+from relforge.calibrate._decision import DEFAULT_DECISION, confidence
 from relforge.calibrate._routing import (
     DEFAULT_GRID,
     Frontier,
@@ -105,6 +106,7 @@ class CascadeEstimate:
         frontier: the cost-accuracy frontier on all calib pairs (calibrated).
         single_tiers: each tier alone on all calib pairs (calibrated).
         mode, target, budget: what was asked.
+        decision: the rule that turned calibrated probabilities into grades and confidences.
         held_out: the cross-fitted routing itself, per pair (grade, confidence, deciding tier,
             cost, the deciding tier's calibrated probabilities): what the cascade's ECE,
             reliability diagram and confusion matrix are computed on.
@@ -125,11 +127,13 @@ class CascadeEstimate:
     target: float | None
     budget: float | None
     held_out: Routing | None = None
+    decision: str = DEFAULT_DECISION
 
     def as_dict(self) -> dict[str, object]:
         """JSON-able summary (the calibrators' states are saved separately, beside each tier)."""
         return {
             "mode": self.mode,
+            "decision": self.decision,
             "target": self.target,
             "budget": self.budget,
             "thresholds": self.calib.as_dict()["thresholds"],
@@ -169,6 +173,7 @@ def crossfit_cascade(
     seed: int = 13,
     reps: int = 1000,
     level: float = 0.95,
+    decision: str = DEFAULT_DECISION,
 ) -> CascadeEstimate:
     """Fit the calibrated cascade on calib pairs and estimate its operating point by cross-fitting.
 
@@ -182,6 +187,7 @@ def crossfit_cascade(
         mode, target, budget: as in :func:`search_thresholds`.
         folds: query folds for cross-fitting.
         reps, level: bootstrap replicates and CI level.
+        decision: the rule that turns calibrated probabilities into a grade and its confidence.
 
     Returns:
         A :class:`CascadeEstimate`.
@@ -193,7 +199,7 @@ def crossfit_cascade(
     q = check_groups(groups, n)
     factory = calibrator_factory or NoCalibrator
     n_tiers = len(ps)
-    search = {"mode": mode, "target": target, "budget": budget, "n_grid": n_grid}
+    search = {"mode": mode, "target": target, "budget": budget, "n_grid": n_grid, "decision": decision}
 
     everything = np.arange(n)
     calibrators = _calibrate_tiers(factory, ps, g, everything)
@@ -208,7 +214,7 @@ def crossfit_cascade(
         fit_probs = [c.transform(p[fit_idx]) for c, p in zip(fold_cals, ps)]
         fold_choice = search_thresholds(fit_probs, [c[fit_idx] for c in cs], g[fit_idx], **search)
         held_probs = [c.transform(p[held]) for c, p in zip(fold_cals, ps)]
-        r = route(held_probs, [c[held] for c in cs], fold_choice.thresholds)
+        r = route(held_probs, [c[held] for c in cs], fold_choice.thresholds, decision)
         grade[held], tier[held], cost[held] = r.grade, r.tier, r.cost
         held_probs_all[held] = r.probs
         fold_thresholds.append(fold_choice.thresholds)
@@ -237,11 +243,12 @@ def crossfit_cascade(
         share_ci=[percentile_ci(draws[:, 2 + t], level) for t in range(n_tiers)],
         fold_thresholds=fold_thresholds,
         fold_feasible=fold_feasible,
-        frontier=cost_accuracy_frontier(calibrated, cs, g, n_grid),
-        single_tiers=single_tier_points(calibrated, cs, g),
+        frontier=cost_accuracy_frontier(calibrated, cs, g, n_grid, decision),
+        single_tiers=single_tier_points(calibrated, cs, g, decision),
         mode=mode,
         target=choice.target,
         budget=choice.budget,
-        held_out=Routing(grade=grade, confidence=held_probs_all.max(axis=1), tier=tier, cost=cost,
+        held_out=Routing(grade=grade, confidence=confidence(held_probs_all, decision), tier=tier, cost=cost,
                          probs=held_probs_all),
+        decision=decision,
     )

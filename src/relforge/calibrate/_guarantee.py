@@ -43,6 +43,7 @@ import numpy as np
 from scipy.stats import binom
 
 from relforge.calibrate._arrays import check_grades, check_tiers
+from relforge.calibrate._decision import DEFAULT_DECISION, confidence, decide
 
 DEFAULT_CANDIDATES = 50
 #: the tier index :func:`guaranteed_routing` gives a pair no tier accepts (human review)
@@ -163,7 +164,7 @@ def fixed_sequence_threshold(
 
     Args:
         confidence: (m,) the tier's calibrated confidence on the pairs that reach it.
-        correct: (m,) whether its top grade equals the human grade.
+        correct: (m,) whether its decided grade equals the human grade.
         alpha: the tolerated risk, ``1 - target agreement``.
         delta: the error level of the guarantee.
         n_total: the pairs coverage is a share of (default: ``m``).
@@ -243,7 +244,9 @@ class GuaranteedCascade:
         }
 
 
-def guaranteed_routing(probs: Sequence[np.ndarray], thresholds: Sequence[float | None]) -> np.ndarray:
+def guaranteed_routing(
+    probs: Sequence[np.ndarray], thresholds: Sequence[float | None], decision: str = DEFAULT_DECISION
+) -> np.ndarray:
     """Per pair, the tier that accepts it under guaranteed thresholds, or ``ABSTAIN`` (-1).
 
     ``None`` thresholds accept nothing; the last tier does not accept everything.
@@ -254,7 +257,7 @@ def guaranteed_routing(probs: Sequence[np.ndarray], thresholds: Sequence[float |
     tier = np.full(len(ps[0]), ABSTAIN, dtype=np.int64)
     for t, (p, thr) in enumerate(zip(ps, thresholds)):
         if thr is not None:
-            tier[(tier == ABSTAIN) & (p.max(axis=1) >= thr)] = t
+            tier[(tier == ABSTAIN) & (confidence(p, decision) >= thr)] = t
     return tier
 
 
@@ -265,6 +268,7 @@ def guaranteed_cascade(
     delta: float = 0.1,
     n_candidates: int = DEFAULT_CANDIDATES,
     plan_risk: float | None = None,
+    decision: str = DEFAULT_DECISION,
 ) -> GuaranteedCascade:
     """Fixed-sequence thresholds for each tier in turn, each tested on the calib pairs that reach it.
 
@@ -274,6 +278,7 @@ def guaranteed_cascade(
         target_agreement: the agreement the accepted pairs must reach (``alpha = 1 - target``).
         delta: the probability, over calib draws, that a tier's guarantee fails.
         n_candidates, plan_risk: the candidate sequence (see :func:`candidate_thresholds`).
+        decision: the rule that gives each tier's grade and its confidence.
 
     Example:
         >>> gc = guaranteed_cascade([p1, p2], y, target_agreement=0.85)   # doctest: +SKIP
@@ -289,7 +294,8 @@ def guaranteed_cascade(
     accepted_ok = accepted_all = 0
     results = []
     for p in ps:
-        conf, ok = p.max(axis=1), p.argmax(axis=1) == g
+        grade, conf = decide(p, decision)
+        ok = grade == g
         res = fixed_sequence_threshold(
             conf[reached], ok[reached], alpha, delta, n_candidates, n_total=n, plan_risk=plan_risk
         )

@@ -1,6 +1,8 @@
 """Calibration metrics of class probabilities against human grades.
 
-Agreement (accuracy, macro-F1, QWK) is :func:`relforge.finetune.grade_metrics` on the argmax;
+Agreement (accuracy, macro-F1, QWK) is :func:`relforge.finetune.grade_metrics` on the grade the
+decision rule gives (:mod:`~relforge.calibrate._decision`; the argmax by default), and the
+top-label ECE and reliability bins are those of that grade's probability (its confidence);
 Brier and NLL are scikit-learn's ``brier_score_loss`` / ``log_loss``; the ECEs use
 **equal-mass bins** (each bin holds the same number of pairs, give or take one), which
 scikit-learn's ``calibration_curve(strategy="quantile")`` does not give with the per-bin counts
@@ -20,6 +22,7 @@ import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss
 
 from relforge.calibrate._arrays import check_grades, check_probs
+from relforge.calibrate._decision import DEFAULT_DECISION, decide
 from relforge.finetune import grade_metrics
 
 DEFAULT_BINS = 15
@@ -59,7 +62,9 @@ def _binned_gap(score: np.ndarray, hit: np.ndarray, n_bins: int) -> float:
     return float(sum(len(b) / n * abs(hit[b].mean() - score[b].mean()) for b in _equal_mass_bins(score, n_bins)))
 
 
-def reliability_bins(probs: np.ndarray, y: np.ndarray, n_bins: int = DEFAULT_BINS) -> ReliabilityBins:
+def reliability_bins(
+    probs: np.ndarray, y: np.ndarray, n_bins: int = DEFAULT_BINS, decision: str = DEFAULT_DECISION
+) -> ReliabilityBins:
     """Per equal-mass bin of top-label confidence: mean confidence, accuracy and count.
 
     Example:
@@ -69,7 +74,8 @@ def reliability_bins(probs: np.ndarray, y: np.ndarray, n_bins: int = DEFAULT_BIN
     """
     p = check_probs(probs)
     g = check_grades(y, p.shape[1], len(p))
-    conf, hit = p.max(axis=1), (p.argmax(axis=1) == g).astype(np.float64)
+    grade, conf = decide(p, decision)
+    hit = (grade == g).astype(np.float64)
     bins = _equal_mass_bins(conf, n_bins) if len(p) else []
     return ReliabilityBins(
         confidence=np.array([conf[b].mean() for b in bins]),
@@ -78,7 +84,9 @@ def reliability_bins(probs: np.ndarray, y: np.ndarray, n_bins: int = DEFAULT_BIN
     )
 
 
-def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = DEFAULT_BINS) -> float:
+def expected_calibration_error(
+    probs: np.ndarray, y: np.ndarray, n_bins: int = DEFAULT_BINS, decision: str = DEFAULT_DECISION
+) -> float:
     """Top-label ECE: the count-weighted mean |accuracy - confidence| over equal-mass confidence bins.
 
     Example:
@@ -87,7 +95,8 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = D
     """
     p = check_probs(probs)
     g = check_grades(y, p.shape[1], len(p))
-    return _binned_gap(p.max(axis=1), (p.argmax(axis=1) == g).astype(np.float64), n_bins)
+    grade, conf = decide(p, decision)
+    return _binned_gap(conf, (grade == g).astype(np.float64), n_bins)
 
 
 def classwise_ece(probs: np.ndarray, y: np.ndarray, n_bins: int = DEFAULT_BINS) -> float:
@@ -115,7 +124,9 @@ def negative_log_likelihood(probs: np.ndarray, y: np.ndarray) -> float:
     return float(log_loss(g, p, labels=list(range(p.shape[1]))))
 
 
-def calibration_metrics(probs: np.ndarray, y: np.ndarray, n_bins: int = DEFAULT_BINS) -> dict[str, float]:
+def calibration_metrics(
+    probs: np.ndarray, y: np.ndarray, n_bins: int = DEFAULT_BINS, decision: str = DEFAULT_DECISION
+) -> dict[str, float]:
     """Everything for one set of probabilities: accuracy, macro-F1, QWK, ECE, class-wise ECE, Brier, NLL.
 
     Returns:
@@ -130,9 +141,9 @@ def calibration_metrics(probs: np.ndarray, y: np.ndarray, n_bins: int = DEFAULT_
     g = check_grades(y, p.shape[1], len(p))
     if len(p) == 0:
         raise ValueError("calibration metrics need at least one pair")
-    out: dict[str, float] = dict(grade_metrics(g, p.argmax(axis=1), p.shape[1]))
+    out: dict[str, float] = dict(grade_metrics(g, decide(p, decision)[0], p.shape[1]))
     out.update(
-        ece=expected_calibration_error(p, g, n_bins),
+        ece=expected_calibration_error(p, g, n_bins, decision),
         classwise_ece=classwise_ece(p, g, n_bins),
         brier=brier_score(p, g),
         nll=negative_log_likelihood(p, g),

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from relforge.calibrate._arrays import check_grades, check_probs
+from relforge.calibrate._decision import DEFAULT_DECISION
 from relforge.calibrate._metrics import DEFAULT_BINS, expected_calibration_error, reliability_bins
 from relforge.calibrate._routing import Frontier, OperatingPoint
 
@@ -38,9 +39,9 @@ def _save(fig: Any, path: str | Path) -> Path:
     return out
 
 
-def _reliability_panel(ax: Any, probs: np.ndarray, y: np.ndarray, n_bins: int, title: str) -> None:
-    rb = reliability_bins(probs, y, n_bins)
-    ece = expected_calibration_error(probs, y, n_bins)
+def _reliability_panel(ax: Any, probs: np.ndarray, y: np.ndarray, n_bins: int, title: str, decision: str) -> None:
+    rb = reliability_bins(probs, y, n_bins, decision)
+    ece = expected_calibration_error(probs, y, n_bins, decision)
     ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1)
     ax.plot(rb.confidence, rb.accuracy, marker="o", markersize=3, linewidth=1.2)
     ax.set_xlim(0, 1)
@@ -56,6 +57,7 @@ def plot_reliability(
     y: np.ndarray,
     path: str | Path,
     n_bins: int = DEFAULT_BINS,
+    decision: str = DEFAULT_DECISION,
 ) -> Path:
     """Reliability diagrams per tier, before (top row) and after (bottom row) calibration.
 
@@ -63,6 +65,7 @@ def plot_reliability(
         before, after: tier name -> (n, K) probabilities of the same pairs (same tiers in both).
         y: (n,) human grades.
         n_bins: equal-mass confidence bins.
+        decision: the decision rule whose grade and confidence are plotted.
     """
     tiers = list(before)
     if not tiers or set(tiers) != set(after):
@@ -72,7 +75,8 @@ def plot_reliability(
     for col, tier in enumerate(tiers):
         for row, (label, probs) in enumerate((("before", before[tier]), ("after", after[tier]))):
             p = check_probs(probs, f"{label}[{tier}]")
-            _reliability_panel(axes[row][col], p, check_grades(y, p.shape[1], len(p)), n_bins, f"{tier}, {label}")
+            _reliability_panel(axes[row][col], p, check_grades(y, p.shape[1], len(p)), n_bins, f"{tier}, {label}",
+                               decision)
         axes[1][col].set_xlabel("confidence", fontsize=8)
     for row in range(2):
         axes[row][0].set_ylabel("accuracy", fontsize=8)

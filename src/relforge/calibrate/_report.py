@@ -30,6 +30,11 @@ from relforge.config import RelforgeConfig
 from relforge.grades import GradeScale
 
 PLOTS = "reports/calibration"
+_DECISION_TEXT = {
+    "most-probable": "most probable grade (`decision: most-probable`)",
+    "expected-grade": "grade nearest the expected grade (`decision: expected-grade`: the least expected squared "
+                      "grade error)",
+}
 
 
 def _ci(pair) -> str:
@@ -117,8 +122,9 @@ def _routing_section(doc: Document, summary: dict[str, Any], tiers: list[TierMod
             else f"best accuracy with mean cost <= {cfg.budget}")
     thresholds = ", ".join(f"{t.name} {_thr(v)}" for t, v in zip(tiers, summary["cascade"]["thresholds"]))
     doc.paragraph(
-        f"Mode `{estimate.mode}`: {goal}. A tier accepts a pair when its calibrated confidence reaches its "
-        "threshold; the last tier accepts every pair that reaches it. "
+        f"Mode `{estimate.mode}`: {goal}. A tier's grade is the {_DECISION_TEXT[cfg.decision]} under its "
+        "calibrated probabilities, its confidence that grade's probability; a tier accepts a pair when the "
+        "confidence reaches its threshold; the last tier accepts every pair that reaches it. "
         + (f"Thresholds: {thresholds} (chosen on all calibration pairs" if thresholds else
            "A single tier: it decides every pair (no threshold")
         + f"{'' if estimate.feasible else '; NO grid point met the constraint'})."
@@ -211,7 +217,8 @@ def write_calibration_report(
         plots = [
             ("Reliability per tier: raw probabilities (top) and calibrated out of fold (bottom)", "reliability.png",
              lambda p: plot_reliability({n: r for n, r in zip(names, raw)},
-                                        {n: oof_by_tier[n][cfg.method] for n in names}, y, p, cfg.ece_bins)),
+                                        {n: oof_by_tier[n][cfg.method] for n in names}, y, p, cfg.ece_bins,
+                                        cfg.decision)),
             ("Cost-accuracy frontier on the calibration pairs, the chosen point and its cross-fitted estimate",
              "frontier.png",
              lambda p: plot_frontier(estimate.frontier, estimate.calib, p, estimate.single_tiers, names,

@@ -1,7 +1,8 @@
 """Cascade routing: which tier decides each pair, what it costs, and the thresholds that route well.
 
 Tiers are in order, cheapest first. Tier ``t`` accepts a pair when its calibrated confidence
-(the largest class probability) is at least ``thresholds[t]``; otherwise the pair goes to tier
+(the probability of the grade the decision rule gives, :mod:`~relforge.calibrate._decision`:
+the largest class probability under the default ``most-probable``) is at least ``thresholds[t]``; otherwise the pair goes to tier
 ``t + 1``; the last tier accepts every pair that reaches it, so a cascade of ``T`` tiers has
 ``T - 1`` thresholds (``0.0`` accepts all, ``inf`` accepts none). A pair's cost is the sum of
 the costs of every tier it visited.
@@ -29,6 +30,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from relforge.calibrate._arrays import check_grades, check_tiers
+from relforge.calibrate._decision import DEFAULT_DECISION, confidence, decide, decided_grade
 from relforge.finetune import grade_metrics
 
 ROUTING_MODES = ("target-accuracy", "budget")
@@ -142,7 +144,8 @@ def _check_thresholds(thresholds: Sequence[float], n_tiers: int) -> np.ndarray:
 
 
 def route(
-    probs: Sequence[np.ndarray], costs: Sequence[np.ndarray], thresholds: Sequence[float]
+    probs: Sequence[np.ndarray], costs: Sequence[np.ndarray], thresholds: Sequence[float],
+    decision: str = DEFAULT_DECISION,
 ) -> Routing:
     """Route every pair through the cascade.
 
@@ -150,6 +153,7 @@ def route(
         probs: per tier, (n, K) calibrated class probabilities of the same pairs, cheapest tier first.
         costs: per tier, (n,) measured cost per pair (or a scalar).
         thresholds: ``T - 1`` confidence thresholds.
+        decision: the decision rule (:data:`~relforge.calibrate._decision.DECISIONS`).
 
     Example:
         >>> p0 = np.array([[0.9, 0.1], [0.6, 0.4]]); p1 = np.array([[0.2, 0.8], [0.3, 0.7]])
@@ -167,12 +171,13 @@ def route(
         cost += np.where(open_, cs[t], 0.0)
         if t == len(ps) - 1:
             break
-        take = open_ & (p.max(axis=1) >= thr[t])
+        take = open_ & (confidence(p, decision) >= thr[t])
         tier[take] = t
         open_ &= ~take
     stacked = np.stack(ps)  # (T, n, K)
     decided = stacked[tier, np.arange(n)]
-    return Routing(grade=decided.argmax(axis=1), confidence=decided.max(axis=1), tier=tier, cost=cost, probs=decided)
+    grade, conf = decide(decided, decision)
+    return Routing(grade=grade, confidence=conf, tier=tier, cost=cost, probs=decided)
 
 
 def operating_point(
@@ -203,7 +208,8 @@ def operating_point(
 
 
 def simulate_cascade(
-    probs: Sequence[np.ndarray], costs: Sequence[np.ndarray], y: np.ndarray, thresholds: Sequence[float]
+    probs: Sequence[np.ndarray], costs: Sequence[np.ndarray], y: np.ndarray, thresholds: Sequence[float],
+    decision: str = DEFAULT_DECISION,
 ) -> OperatingPoint:
     """Accuracy, macro-F1, QWK, mean cost, relative cost and per-tier shares of one threshold vector.
 
@@ -214,19 +220,19 @@ def simulate_cascade(
     """
     ps, cs = check_tiers(probs, [np.asarray(c, dtype=np.float64) for c in costs])
     g = check_grades(y, ps[0].shape[1], len(ps[0]))
-    r = route(ps, cs, thresholds)
+    r = route(ps, cs, thresholds, decision)
     return operating_point(g, r.grade, r.tier, r.cost, cs[-1], len(ps), ps[0].shape[1], thresholds)
 
 
 def single_tier_points(
-    probs: Sequence[np.ndarray], costs: Sequence[np.ndarray], y: np.ndarray
+    probs: Sequence[np.ndarray], costs: Sequence[np.ndarray], y: np.ndarray, decision: str = DEFAULT_DECISION
 ) -> list[OperatingPoint]:
     """Each tier alone: every pair sent straight to tier ``t`` (cost: that tier's only)."""
     ps, cs = check_tiers(probs, [np.asarray(c, dtype=np.float64) for c in costs])
     g = check_grades(y, ps[0].shape[1], len(ps[0]))
     n, T = len(g), len(ps)
     return [
-        operating_point(g, p.argmax(axis=1), np.full(n, t), c, cs[-1], T, p.shape[1])
+        operating_point(g, decided_grade(p, decision), np.full(n, t), c, cs[-1], T, p.shape[1])
         for t, (p, c) in enumerate(zip(ps, cs))
     ]
 
@@ -259,16 +265,20 @@ class _Grid:
         return tuple(float(self.thresholds[t][i]) for t, i in enumerate(idx))
 
 
-def _evaluate_grid(ps: list[np.ndarray], cs: list[np.ndarray], y: np.ndarray, n_grid: int) -> _Grid:
+def _evaluate_grid(
+    ps: list[np.ndarray], cs: list[np.ndarray], y: np.ndarray, n_grid: int, decision: str = DEFAULT_DECISION
+) -> _Grid:
     # The products are small (tens of rows by thousands of pairs): one BLAS thread does them in
     # milliseconds, while OpenBLAS's threads on a busy machine spin and were measured 100x
     # slower (2 cores, load 5: 0.55 s against 5 ms for 3 tiers). threadpoolctl is a dependency
     # of scikit-learn.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _grid_totals(ps, cs, y, n_grid)
+        return _grid_totals(ps, cs, y, n_grid, decision)
 
 
-def _grid_totals(ps: list[np.ndarray], cs: list[np.ndarray], y: np.ndarray, n_grid: int) -> _Grid:
+def _grid_totals(
+    ps: list[np.ndarray], cs: list[np.ndarray], y: np.ndarray, n_grid: int, decision: str = DEFAULT_DECISION
+) -> _Grid:
     """Correct pairs, total cost and decided pairs per tier for every threshold combination.
 
     With ``A_t[j]`` the pairs tier ``t`` accepts at its ``j``-th threshold and ``R`` the pairs
@@ -278,10 +288,12 @@ def _grid_totals(ps: list[np.ndarray], cs: list[np.ndarray], y: np.ndarray, n_gr
     never expanded, so the largest array is (combinations of all but the last two tiers) x n.
     """
     n, T = len(y), len(ps)
-    correct = [(p.argmax(axis=1) == y).astype(np.float64) for p in ps]
+    decided_ = [decide(p, decision) for p in ps]
+    correct = [(grade == y).astype(np.float64) for grade, _ in decided_]
+    conf = [c for _, c in decided_]
     if T == 1:
         return _Grid([], np.array(correct[0].sum()), np.array(cs[0].sum()), np.array([float(n)]), n)
-    grids = [threshold_grid(p.max(axis=1), n_grid) for p in ps[:-1]]
+    grids = [threshold_grid(c, n_grid) for c in conf[:-1]]
     cells = math.prod(len(g) for g in grids[:-1]) * n
     if cells > _MAX_GRID_CELLS:
         raise ValueError(
@@ -293,7 +305,7 @@ def _grid_totals(ps: list[np.ndarray], cs: list[np.ndarray], y: np.ndarray, n_gr
     tot_cost = np.zeros(())
     decided: list[np.ndarray] = []
     for t in range(T - 1):
-        accept = (ps[t].max(axis=1)[None, :] >= grids[t][:, None]).astype(np.float64)  # (G_t, n)
+        accept = (conf[t][None, :] >= grids[t][:, None]).astype(np.float64)  # (G_t, n)
         reject = 1.0 - accept
         g_t = len(grids[t])
         new_shape = shape + (g_t,)
@@ -351,6 +363,7 @@ def search_thresholds(
     target: float | None = None,
     budget: float | None = None,
     n_grid: int = DEFAULT_GRID,
+    decision: str = DEFAULT_DECISION,
 ) -> ThresholdChoice:
     """Choose the thresholds on calib pairs.
 
@@ -360,6 +373,7 @@ def search_thresholds(
         mode: ``target-accuracy`` (the least mean cost with accuracy >= ``target``) or
             ``budget`` (the best accuracy with mean cost <= ``budget``).
         n_grid: quantiles of each tier's confidence tried (plus accept-all and accept-none).
+        decision: the decision rule (accuracy and confidence are those of the grade it gives).
 
     Returns:
         A :class:`ThresholdChoice`; ``feasible`` says whether the constraint was met.
@@ -374,13 +388,13 @@ def search_thresholds(
     g = check_grades(y, ps[0].shape[1], len(ps[0]))
     if len(g) == 0:
         raise ValueError("threshold search needs at least one calib pair")
-    grid = _evaluate_grid(ps, cs, g, n_grid)
+    grid = _evaluate_grid(ps, cs, g, n_grid, decision)
     best, feasible = _pick(grid, mode, target, budget)
     thresholds = grid.combination(best)
     return ThresholdChoice(
         thresholds=thresholds,
         feasible=feasible,
-        point=simulate_cascade(ps, cs, g, thresholds),
+        point=simulate_cascade(ps, cs, g, thresholds, decision),
         mode=mode,
         target=target if mode == "target-accuracy" else None,
         budget=budget if mode == "budget" else None,
@@ -388,7 +402,8 @@ def search_thresholds(
 
 
 def cost_accuracy_frontier(
-    probs: Sequence[np.ndarray], costs: Sequence[np.ndarray], y: np.ndarray, n_grid: int = DEFAULT_GRID
+    probs: Sequence[np.ndarray], costs: Sequence[np.ndarray], y: np.ndarray, n_grid: int = DEFAULT_GRID,
+    decision: str = DEFAULT_DECISION,
 ) -> Frontier:
     """The Pareto frontier of mean cost and accuracy over the threshold grid (by increasing cost).
 
@@ -401,7 +416,7 @@ def cost_accuracy_frontier(
     g = check_grades(y, ps[0].shape[1], len(ps[0]))
     if len(g) == 0:
         raise ValueError("the frontier needs at least one calib pair")
-    grid = _evaluate_grid(ps, cs, g, n_grid)
+    grid = _evaluate_grid(ps, cs, g, n_grid, decision)
     acc = grid.correct.ravel() / grid.n_pairs
     cost = grid.cost.ravel() / grid.n_pairs
     order = np.lexsort((-acc, cost))  # by cost, the more accurate first among equal costs

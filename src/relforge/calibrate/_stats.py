@@ -28,6 +28,7 @@ from scipy.stats import binomtest
 
 from relforge.calibrate._arrays import check_grades, check_groups, check_probs
 from relforge.calibrate._bootstrap import percentile_ci, query_mean_draws
+from relforge.calibrate._decision import DEFAULT_DECISION, decided_grade
 from relforge.calibrate._metrics import negative_log_likelihood
 
 CANDIDATE = "per-class-isotonic"
@@ -104,6 +105,7 @@ def paired_bootstrap(
     reps: int = 2000,
     seed: int = 13,
     level: float = 0.95,
+    decision: str = DEFAULT_DECISION,
 ) -> PairedComparison:
     """Paired bootstrap over queries of the accuracy and NLL differences, plus exact McNemar.
 
@@ -111,6 +113,7 @@ def paired_bootstrap(
         groups: (n,) query ids.
         y: (n,) human grades.
         candidate_probs, baseline_probs: (n, K) calibrated probabilities of the same pairs.
+        decision: the rule that turns probabilities into the grade whose agreement is compared.
 
     Returns:
         A :class:`PairedComparison` (differences are candidate - baseline).
@@ -122,7 +125,7 @@ def paired_bootstrap(
     q = check_groups(groups, len(pa))
     if len(g) == 0:
         raise ValueError("a paired comparison needs at least one pair")
-    right_a, right_b = pa.argmax(axis=1) == g, pb.argmax(axis=1) == g
+    right_a, right_b = decided_grade(pa, decision) == g, decided_grade(pb, decision) == g
     per_pair = np.column_stack(
         [right_a.astype(np.float64) - right_b, _per_pair_nll(pa, g) - _per_pair_nll(pb, g)]
     )
@@ -150,6 +153,7 @@ def compare_to_best_baseline(
     reps: int = 2000,
     seed: int = 13,
     level: float = 0.95,
+    decision: str = DEFAULT_DECISION,
 ) -> PairedComparison:
     """The candidate against the best other method on the same (out-of-fold) pairs.
 
@@ -177,9 +181,9 @@ def compare_to_best_baseline(
         p = check_probs(probs_by_method[method], method)
         if select_by == "nll":
             return negative_log_likelihood(p, g)
-        return -float(np.mean(p.argmax(axis=1) == g))
+        return -float(np.mean(decided_grade(p, decision) == g))
 
     best = min(baselines, key=score)
     return paired_bootstrap(
-        groups, g, probs_by_method[candidate], probs_by_method[best], candidate, best, reps, seed, level
+        groups, g, probs_by_method[candidate], probs_by_method[best], candidate, best, reps, seed, level, decision
     )

@@ -33,6 +33,7 @@ from relforge.calibrate._artifacts import save_tier_calibrator, write_cascade
 from relforge.calibrate._calibrators import calibrator_factory
 from relforge.calibrate._crossfit import crossfit_calibrate, crossfit_cascade
 from relforge.calibrate._data import calibration_pairs
+from relforge.calibrate._decision import confidence, decided_grade
 from relforge.calibrate._gate import check_gate
 from relforge.calibrate._guarantee import guaranteed_cascade
 from relforge.calibrate._metrics import calibration_metrics, expected_calibration_error
@@ -63,9 +64,9 @@ def _catalog_texts(bus: DataBus, config: RelforgeConfig, tiers: list[TierModel])
     return ["" if t is None else str(t) for t in bus.read_table("catalog", columns=[field]).column(field).to_pylist()]
 
 
-def confidence_histogram(calibrated: np.ndarray, bins: int) -> list[int]:
+def confidence_histogram(calibrated: np.ndarray, bins: int, decision: str) -> list[int]:
     """How many calibration pairs fall in each of ``bins`` equal-width bins of calibrated confidence."""
-    counts, _ = np.histogram(calibrated.max(axis=1), bins=bins, range=(0.0, 1.0))
+    counts, _ = np.histogram(confidence(calibrated, decision), bins=bins, range=(0.0, 1.0))
     return counts.astype(int).tolist()
 
 
@@ -124,23 +125,25 @@ def run_calibrate(bus: DataBus, config: RelforgeConfig) -> dict[str, Any]:
         oof_by_tier[tier.name] = oof
         rows = {}
         for m, q in oof.items():
-            metrics = calibration_metrics(q, y, cfg.ece_bins)
-            ci = bootstrap_by_query(groups, y, q.argmax(axis=1), scale.n, reps=cfg.bootstrap_reps, seed=cfg.seed,
+            metrics = calibration_metrics(q, y, cfg.ece_bins, cfg.decision)
+            ci = bootstrap_by_query(groups, y, decided_grade(q, cfg.decision), scale.n, reps=cfg.bootstrap_reps, seed=cfg.seed,
                                     level=cfg.ci_level)
             rows[m] = {**metrics, "ci": {k: list(v) for k, v in ci.items()}}
         comparison = compare_to_best_baseline(groups, y, oof, candidate=cfg.method, reps=max(cfg.bootstrap_reps, 1000),
-                                              seed=cfg.seed, level=cfg.ci_level)
+                                              seed=cfg.seed, level=cfg.ci_level, decision=cfg.decision)
         per_tier[tier.name] = {"methods": rows, "comparison": comparison.as_dict()}
 
     estimate = crossfit_cascade(
         raw, costs, y, groups, factories[cfg.method], mode=cfg.routing, target=cfg.target_accuracy,
         budget=cfg.budget, folds=folds, n_grid=cfg.grid, seed=cfg.seed, reps=cfg.bootstrap_reps, level=cfg.ci_level,
+        decision=cfg.decision,
     )
     assert estimate.held_out is not None and estimate.held_out.probs is not None
-    ece = expected_calibration_error(estimate.held_out.probs, y, cfg.ece_bins)
+    ece = expected_calibration_error(estimate.held_out.probs, y, cfg.ece_bins, cfg.decision)
     calibrated = [c.transform(p) for c, p in zip(estimate.calibrators, raw)]
     guaranteed = (
-        guaranteed_cascade(calibrated, y, cfg.agreement_to_guarantee, cfg.delta) if cfg.guarantee else None
+        guaranteed_cascade(calibrated, y, cfg.agreement_to_guarantee, cfg.delta, decision=cfg.decision)
+        if cfg.guarantee else None
     )
     gate = check_gate(estimate, ece, cfg, guaranteed)
 
@@ -153,12 +156,13 @@ def run_calibrate(bus: DataBus, config: RelforgeConfig) -> dict[str, Any]:
             "name": tier.name, "position": tier.position, "backend": tier.backend, "model": tier.ref,
             "source": tier.source, "model_fingerprint": tier.fingerprint, "calibrator": uri,
             "mean_cost": float(s.cost.mean()), "scored_now": s.scored_now, "prepare_seconds": s.prepare_seconds,
-            "confidence_histogram": confidence_histogram(cal_probs, config.review.bins),
+            "confidence_histogram": confidence_histogram(cal_probs, config.review.bins, cfg.decision),
             "identity_grades": getattr(cal, "identity_grades", []),
         })
     cascade = {
         "grade_scale": scale.names,
         "method": cfg.method,
+        "decision": cfg.decision,
         "mode": "guaranteed" if cfg.guarantee else cfg.routing,
         "tiers": tier_docs,
         "thresholds": estimate.as_dict()["thresholds"],
