@@ -21,7 +21,8 @@ earlier run at a load average of 4-5 labelled about three times slower): the top
 100,000 pairs and the cascade on 1,000,000 are the longest parts.
 
 Each measurement runs ``annotate`` in its own subprocess (so that the peak resident memory,
-``ru_maxrss``, is that run's alone) and reports wall seconds, labels per second and peak MiB,
+``VmHWM``, is that run's alone: not ``ru_maxrss``, which a child inherits from its parent, here the
+process that generated the candidates) and reports wall seconds, labels per second and peak MiB,
 and the resident memory sampled through the run (the running peak at each tenth of it): a
 peak that levels off early is bounded; one that keeps rising to the end grows with the
 candidates.
@@ -193,14 +194,29 @@ def _rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def own_peak_mib() -> float:
+    """This process's own peak resident memory: ``VmHWM``, the high-water mark of its address space.
+
+    Not ``ru_maxrss``: Linux starts a child's ``ru_maxrss`` at its parent's high-water mark (the
+    address space copied at fork is counted before exec replaces it), so a child spawned by a
+    parent that held 1,000,000 generated candidates reported the parent's peak as its own."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: the inherited figure
+
+
 class RssTrace:
     """Resident memory sampled every ``every`` seconds in a thread: whether memory levels off or keeps
-    rising through one run (at a steady labelling rate, time stands for candidates done)."""
+    rising through one run (at a steady labelling rate, time stands for candidates done). Beside the
+    sampled resident size, the kernel's high-water mark (:func:`own_peak_mib`) is read at each sample: a
+    short spike between two samples still shows as the moment the high-water mark rose."""
 
-    def __init__(self, every: float = 0.5):
+    def __init__(self, every: float = 0.1):
         import threading
 
-        self.samples: list[tuple[float, float]] = []
+        self.samples: list[tuple[float, float, float]] = []
         self._stop = threading.Event()
         self._start = time.perf_counter()
         self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
@@ -208,22 +224,30 @@ class RssTrace:
 
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):
-            self.samples.append((time.perf_counter() - self._start, _rss_mib()))
+            high = own_peak_mib()
+            self.samples.append((time.perf_counter() - self._start, _rss_mib(), high))
 
     def summary(self, points: int = 10) -> dict:
-        """The running peak at each tenth of the run, and the peak of each half."""
+        """The running peak of the sampled resident size at each tenth of the run, the peak of each half,
+        and when the high-water mark reached its final value."""
         self._stop.set()
         self._thread.join()
         if not self.samples:
             return {}
         t = np.array([s[0] for s in self.samples])
         rss = np.array([s[1] for s in self.samples])
+        high = np.array([s[2] for s in self.samples])
         end = t[-1]
         running = [round(float(rss[t <= end * k / points].max(initial=0.0)), 1) for k in range(1, points + 1)]
         half = t <= end / 2
+        reached = int(np.argmax(high >= high[-1]))
         return {"running_peak_by_tenth_mib": running,
                 "peak_first_half_mib": round(float(rss[half].max(initial=0.0)), 1),
-                "peak_second_half_mib": round(float(rss[~half].max(initial=0.0)), 1)}
+                "peak_second_half_mib": round(float(rss[~half].max(initial=0.0)), 1),
+                "high_water_mib": round(float(high[-1]), 1),
+                "high_water_reached_s": round(float(t[reached]), 1), "run_s": round(float(end), 1),
+                "high_water_before_mib": round(float(high[reached - 1]), 1) if reached else None,
+                "resident_when_reached_mib": round(float(rss[reached]), 1)}
 
 
 def child(args) -> None:
@@ -242,7 +266,7 @@ def child(args) -> None:
     print(json.dumps({
         "labels": summary["labels"], "wall_s": round(wall, 2), "cpu_s": round(time.process_time() - cpu, 2),
         "labels_per_s": round(summary["labels"] / wall, 1),
-        "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_mib": round(own_peak_mib(), 1),
         "shares": summary["shares"], "tiers": summary["ledger"]["actual"]["tiers"], "rss": rss,
     }))
 
@@ -302,7 +326,10 @@ def main(argv=None) -> dict:
         if c.get("rss"):
             print(f"{'':>10}  resident MiB, running peak at each tenth of the run: "
                   f"{c['rss']['running_peak_by_tenth_mib']} (first half {c['rss']['peak_first_half_mib']}, "
-                  f"second half {c['rss']['peak_second_half_mib']})", flush=True)
+                  f"second half {c['rss']['peak_second_half_mib']}); high-water mark {c['rss']['high_water_mib']} "
+                  f"MiB reached at {c['rss']['high_water_reached_s']} s of {c['rss']['run_s']} s (from "
+                  f"{c['rss']['high_water_before_mib']} MiB; resident then {c['rss']['resident_when_reached_mib']})",
+                  flush=True)
         if "top_tier_only" in row:
             t = row["top_tier_only"]
             print(f"{'':>10}  top tier alone {t['labels_per_s']:>8,.1f} labels/s, peak {t['peak_mib']:,.0f} MiB "

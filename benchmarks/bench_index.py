@@ -144,6 +144,12 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
+    """This process's own peak resident memory (``VmHWM``). Not ``ru_maxrss``: a child's starts at its
+    parent's high-water mark (here the process that generated the vectors)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -23,6 +23,11 @@ Usage:
     python benchmarks/eval_retriever.py --run runs/eval-retriever
     python benchmarks/eval_retriever.py --run runs/eval-retriever --config configs/demo.yaml   # capped cascade
     python benchmarks/eval_retriever.py --tiny --run /tmp/eval-retriever-tiny
+    python benchmarks/eval_retriever.py --run R --second-round --stem eval_retriever-medium --set ...  # + round 2
+
+``--second-round`` then runs step ``second-round`` (the trained retriever as a fourth mining channel,
+mine -> annotate -> curriculum -> train -> export again in ``R/rounds/2``) and adds its report to the
+results; ``--stem`` names the results files.
 """
 
 from __future__ import annotations

@@ -6,16 +6,16 @@ the sampling variance of the calibrated accuracy estimate at its confidence::
 
     priority = c * (1 - c) / (n_bin + 1)
 
-where ``c`` is the pair's calibrated confidence (the deciding tier's largest calibrated class
-probability) and ``n_bin`` is the number of calibration pairs whose calibrated confidence for
-that same tier fell into the same of ``review.bins`` equal-width confidence bins
-(``calibrators/cascade.json``). ``c (1 - c)`` is the variance of one label's agreement at that
-confidence (largest near 0.5: the calibrated probabilities are most uncertain), and dividing
-by ``n_bin + 1`` gives the variance of the bin's accuracy estimate: high where the calib split
-covers that tier's confidence thinly. One more human label there shrinks the calibration's
-uncertainty the most. In guaranteed mode, pairs no tier accepted (``accepted = false``) come
-first (priority + 1). Ties are broken by the normalised entropy of the calibrated
-probabilities, then by a seeded hash of the pair.
+where ``c`` is the pair's calibrated confidence (the deciding tier's calibrated probability of
+the grade it gave: its largest under ``calibrate.decision: most-probable``) and ``n_bin`` is the
+number of calibration pairs whose calibrated confidence for that same tier fell into the same of
+``review.bins`` equal-width confidence bins (``calibrators/cascade.json``). ``c (1 - c)`` is the
+variance of one label's agreement at that confidence (largest near 0.5: the calibrated
+probabilities are most uncertain), and dividing by ``n_bin + 1`` gives the variance of the bin's
+accuracy estimate: high where the calib split covers that tier's confidence thinly. One more
+human label there shrinks the calibration's uncertainty the most. In guaranteed mode, pairs no
+tier accepted (``accepted = false``) come first (priority + 1). Ties are broken by the
+normalised entropy of the calibrated probabilities, then by a seeded hash of the pair.
 
 **Which pairs.** Labelled pairs of queries outside ``review.exclude_splits`` (default: the
 test split, whose human grades are for evaluation only), not already judged by a human
