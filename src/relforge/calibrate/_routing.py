@@ -1,11 +1,11 @@
 """Cascade routing: which tier decides each pair, what it costs, and the thresholds that route well.
 
 Tiers are in order, cheapest first. Tier ``t`` accepts a pair when its calibrated confidence
-(the probability of the grade the decision rule gives, :mod:`~relforge.calibrate._decision`:
-the largest class probability under the default ``most-probable``) is at least ``thresholds[t]``; otherwise the pair goes to tier
-``t + 1``; the last tier accepts every pair that reaches it, so a cascade of ``T`` tiers has
-``T - 1`` thresholds (``0.0`` accepts all, ``inf`` accepts none). A pair's cost is the sum of
-the costs of every tier it visited.
+(the probability of the grade the decision rule gives, :mod:`~relforge.calibrate._decision`: the
+largest class probability under the default ``most-probable``) is at least ``thresholds[t]``;
+otherwise the pair goes to tier ``t + 1``; the last tier accepts every pair that reaches it, so
+a cascade of ``T`` tiers has ``T - 1`` thresholds (``0.0`` accepts all, ``inf`` accepts none). A
+pair's cost is the sum of the costs of every tier it visited.
 
 Threshold search evaluates a grid (per tier: quantiles of its confidence on the calib pairs,
 plus accept-all and accept-none) in one pass of matrix products: the number of correct pairs,
