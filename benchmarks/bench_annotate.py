@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -49,6 +48,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _memory import own_peak_mib, rss_mib
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.tiny_models
@@ -189,24 +189,6 @@ def calibrate(folder: Path, config) -> dict:
 
 # -- one measurement (child process) ------------------------------------------------------------
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def own_peak_mib() -> float:
-    """This process's own peak resident memory: ``VmHWM``, the high-water mark of its address space.
-
-    Not ``ru_maxrss``: Linux starts a child's ``ru_maxrss`` at its parent's high-water mark (the
-    address space copied at fork is counted before exec replaces it), so a child spawned by a
-    parent that held 1,000,000 generated candidates reported the parent's peak as its own."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: the inherited figure
-
-
 class RssTrace:
     """Resident memory sampled every ``every`` seconds in a thread: whether memory levels off or keeps
     rising through one run (at a steady labelling rate, time stands for candidates done). Beside the
@@ -225,7 +207,7 @@ class RssTrace:
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):
             high = own_peak_mib()
-            self.samples.append((time.perf_counter() - self._start, _rss_mib(), high))
+            self.samples.append((time.perf_counter() - self._start, rss_mib(), high))
 
     def summary(self, points: int = 10) -> dict:
         """The running peak of the sampled resident size at each tenth of the run, the peak of each half,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _memory import own_peak_mib, rss_mib
 
 K = 10
 SEED = 11
@@ -138,21 +138,6 @@ def load_average() -> str:
 
 
 # -- measurements (each in a child process) -------------------------------------------------------
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_mb() -> float:
-    """This process's own peak resident memory (``VmHWM``). Not ``ru_maxrss``: a child's starts at its
-    parent's high-water mark (here the process that generated the vectors)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _timed(fn):
     wall, cpu = time.perf_counter(), time.process_time()
     out = fn()
@@ -198,13 +183,13 @@ def child(kind: str, args) -> dict[str, object]:
     from relforge.index import IndexParams, ItemIndex, recall_at_k
 
     work = Path(args.workdir)
-    rss0 = _rss_mb()
+    rss0 = rss_mib()
     items = np.load(work / "items.npy")
     queries = np.load(work / "queries.npy")
-    rss1 = _rss_mb()
+    rss1 = rss_mib()
     params = IndexParams(threads=args.threads)
     index, build_wall, build_cpu = _timed(lambda: ItemIndex.build(items, kind=kind, params=params))
-    rss2 = _rss_mb()
+    rss2 = rss_mib()
     (found, _), wall, _cpu = _timed(lambda: index.search(queries, K))
     if kind == "exact":
         np.save(work / "truth.npy", found)
@@ -217,7 +202,7 @@ def child(kind: str, args) -> dict[str, object]:
         "kind": kind, "faiss_class": index.faiss_class, "params": params.kind_params(kind, args.dim, args.items),
         "build_s": build_wall, "build_cpu_s": build_cpu, "recall": recall_at_k(found, truth, K),
         "batch_qps": len(queries) / wall, "single_qps": single, "single_n": n_single,
-        "peak_mb": _peak_mb(), "vectors_mb": rss1 - rss0, "index_mb": rss2 - rss1,
+        "peak_mb": own_peak_mib(), "vectors_mb": rss1 - rss0, "index_mb": rss2 - rss1,
         "threads": args.threads or faiss.omp_get_max_threads(),
     }
     if kind == "exact":

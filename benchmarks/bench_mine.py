@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _memory import own_peak_mib, rss_mib
 
 K = 50
 DIM = 384
@@ -109,15 +109,6 @@ def unit_vectors(n: int, seed: int) -> np.ndarray:
 
 
 # -- measurements (each runs in a child process) ---------------------------------------------
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _timed(fn):
     """``fn()``, and its (wall, CPU) seconds; CPU time is this process's, all threads."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -292,12 +283,12 @@ def child(args) -> None:
     for module in IMPORTS[args.measure]:
         importlib.import_module(module)
     titles, queries = generate(args.items, args.queries)
-    base = _rss_mb()
+    base = rss_mib()
     build, search, out = MEASURES[args.measure](titles, queries, args)
     build = build or (0.0, 0.0)
     result = {
         "build_s": build[0], "build_cpu_s": build[1], "search_s": search[0], "search_cpu_s": search[1],
-        "peak_mb": _peak_mb(), "base_mb": base,
+        "peak_mb": own_peak_mib(), "base_mb": base,
     }
     if isinstance(out, np.ndarray):
         result["found_per_query"] = float((out >= 0).sum() / max(len(queries), 1))
