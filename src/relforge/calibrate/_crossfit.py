@@ -26,7 +26,7 @@ from sklearn.model_selection import GroupKFold
 from relforge.calibrate._arrays import check_grades, check_groups, check_probs, check_tiers
 from relforge.calibrate._bootstrap import percentile_ci, query_mean_draws
 from relforge.calibrate._calibrators import Calibrator, NoCalibrator
-from relforge.calibrate._decision import DEFAULT_DECISION, confidence
+from relforge.calibrate._decision import DEFAULT_DECISION, decided_confidence
 from relforge.calibrate._routing import (
     DEFAULT_GRID,
     Frontier,
@@ -248,7 +248,7 @@ def crossfit_cascade(
         mode=mode,
         target=choice.target,
         budget=choice.budget,
-        held_out=Routing(grade=grade, confidence=confidence(held_probs_all, decision), tier=tier, cost=cost,
+        held_out=Routing(grade=grade, confidence=decided_confidence(held_probs_all, decision), tier=tier, cost=cost,
                          probs=held_probs_all),
         decision=decision,
     )

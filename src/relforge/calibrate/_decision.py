@@ -54,6 +54,6 @@ def decide(probs: np.ndarray, decision: str = DEFAULT_DECISION) -> tuple[np.ndar
     return grade, p[np.arange(len(p)), grade] if len(p) else np.zeros(0)
 
 
-def confidence(probs: np.ndarray, decision: str = DEFAULT_DECISION) -> np.ndarray:
+def decided_confidence(probs: np.ndarray, decision: str = DEFAULT_DECISION) -> np.ndarray:
     """The probability of the decided grade, per row (the top-label confidence under ``most-probable``)."""
     return decide(probs, decision)[1]

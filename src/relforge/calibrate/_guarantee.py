@@ -43,7 +43,7 @@ import numpy as np
 from scipy.stats import binom
 
 from relforge.calibrate._arrays import check_grades, check_tiers
-from relforge.calibrate._decision import DEFAULT_DECISION, confidence, decide
+from relforge.calibrate._decision import DEFAULT_DECISION, decide, decided_confidence
 
 DEFAULT_CANDIDATES = 50
 #: the tier index :func:`guaranteed_routing` gives a pair no tier accepts (human review)
@@ -257,7 +257,7 @@ def guaranteed_routing(
     tier = np.full(len(ps[0]), ABSTAIN, dtype=np.int64)
     for t, (p, thr) in enumerate(zip(ps, thresholds)):
         if thr is not None:
-            tier[(tier == ABSTAIN) & (confidence(p, decision) >= thr)] = t
+            tier[(tier == ABSTAIN) & (decided_confidence(p, decision) >= thr)] = t
     return tier
 
 

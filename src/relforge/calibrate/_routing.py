@@ -30,7 +30,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from relforge.calibrate._arrays import check_grades, check_tiers
-from relforge.calibrate._decision import DEFAULT_DECISION, confidence, decide, decided_grade
+from relforge.calibrate._decision import DEFAULT_DECISION, decide, decided_confidence, decided_grade
 from relforge.finetune import grade_metrics
 
 ROUTING_MODES = ("target-accuracy", "budget")
@@ -171,7 +171,7 @@ def route(
         cost += np.where(open_, cs[t], 0.0)
         if t == len(ps) - 1:
             break
-        take = open_ & (confidence(p, decision) >= thr[t])
+        take = open_ & (decided_confidence(p, decision) >= thr[t])
         tier[take] = t
         open_ &= ~take
     stacked = np.stack(ps)  # (T, n, K)

@@ -33,7 +33,7 @@ from relforge.calibrate._artifacts import save_tier_calibrator, write_cascade
 from relforge.calibrate._calibrators import calibrator_factory
 from relforge.calibrate._crossfit import crossfit_calibrate, crossfit_cascade
 from relforge.calibrate._data import calibration_pairs
-from relforge.calibrate._decision import confidence, decided_grade
+from relforge.calibrate._decision import decided_confidence, decided_grade
 from relforge.calibrate._gate import check_gate
 from relforge.calibrate._guarantee import guaranteed_cascade
 from relforge.calibrate._metrics import calibration_metrics, expected_calibration_error
@@ -66,7 +66,7 @@ def _catalog_texts(bus: DataBus, config: RelforgeConfig, tiers: list[TierModel])
 
 def confidence_histogram(calibrated: np.ndarray, bins: int, decision: str) -> list[int]:
     """How many calibration pairs fall in each of ``bins`` equal-width bins of calibrated confidence."""
-    counts, _ = np.histogram(confidence(calibrated, decision), bins=bins, range=(0.0, 1.0))
+    counts, _ = np.histogram(decided_confidence(calibrated, decision), bins=bins, range=(0.0, 1.0))
     return counts.astype(int).tolist()
 
 
