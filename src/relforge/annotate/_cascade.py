@@ -4,10 +4,11 @@ Tier ``t`` scores only the pairs the tiers below it did not accept; its probabil
 calibrated by the calibrator ``calibrate`` fitted for that very model version (a calibrator for
 another version is refused), and it accepts a pair when the calibrated confidence reaches its
 threshold. Grade and confidence come from the decision rule ``calibrate`` fitted the thresholds
-under (``decision`` in ``cascade.json``; :mod:`relforge.calibrate._decision`). The last tier accepts every pair that reaches it (plain routing). In guaranteed mode
-each tier has a tested threshold (``None``: it accepts nothing) and a pair that no tier accepts
-is labelled by the last tier with ``accepted = false`` (the guarantee does not cover it; the
-review queue puts it first).
+under (``decision`` in ``cascade.json``; :mod:`relforge.calibrate._decision`). The last tier
+accepts every pair that reaches it (plain routing). In guaranteed mode each tier has a tested
+threshold (``None``: it accepts nothing) and a pair that no tier accepts is labelled by the last
+tier with ``accepted = false`` (the guarantee does not cover it; the review queue puts it
+first).
 
 A pair a tier **failed** to score (a remote server's error) is never labelled and never passed
 up: the ``annotate`` step keeps its shard uncommitted and retries it on the next run.
